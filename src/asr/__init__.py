@@ -1,0 +1,1 @@
+"""Streaming speech-to-text in front of NVIDIA Riva."""

@@ -1,0 +1,80 @@
+"""Shared test fixtures: the speech fixtures in ../shared and a real embedded Riva server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPEECH = Path(os.environ.get("ASR_SPEECH_FIXTURES", REPO.parent / "shared" / "fixtures" / "speech"))
+
+# One factor scales every timeout in the suite, so slow machines do not flake.
+TIMEOUT_FACTOR = float(os.environ.get("ASR_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A timeout scaled by ``ASR_TEST_TIMEOUT_FACTOR``."""
+    return seconds * TIMEOUT_FACTOR
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    text: str
+
+
+def load_set(name: str) -> list[Clip]:
+    """The clips of a shared speech set with their reference transcripts."""
+    folder = SPEECH / name
+    rows = [json.loads(line) for line in (folder / "refs.jsonl").read_text().splitlines() if line]
+    return [Clip(folder / row["audio"], row["text"]) for row in rows]
+
+
+@pytest.fixture(scope="session")
+def speech_dir() -> Path:
+    if not SPEECH.is_dir():
+        pytest.fail(f"speech fixtures not found at {SPEECH} (set ASR_SPEECH_FIXTURES)")
+    return SPEECH
+
+
+class ServerThread:
+    """An embedded Riva-compatible server on its own event loop in a background thread."""
+
+    def __init__(self, **kwargs: object) -> None:
+        from asr.embedded.server import EmbeddedServer
+
+        self._loop = asyncio.new_event_loop()
+        self._server = EmbeddedServer(host="127.0.0.1", port=0, **kwargs)  # type: ignore[arg-type]
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.port: int = asyncio.run_coroutine_threadsafe(
+            self._server.start(), self._loop
+        ).result(timeout=scaled(60))
+
+    @property
+    def uri(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(0.5), self._loop).result(
+            timeout=scaled(30)
+        )
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=scaled(10))
+
+
+@pytest.fixture(scope="session")
+def riva_server() -> Iterator[ServerThread]:
+    """The embedded Riva-compatible server with the real engine, on 127.0.0.1:<port 0>."""
+    server = ServerThread()
+    try:
+        yield server
+    finally:
+        server.stop()
