@@ -1,1 +1,71 @@
-"""Streaming speech-to-text in front of NVIDIA Riva."""
+"""Streaming speech-to-text in front of NVIDIA Riva.
+
+The public surface: :class:`RivaASRClient` (asyncio) and :class:`SyncRivaASRClient`,
+typed results (:class:`Partial`, :class:`Final`), options, settings, audio helpers and
+the exception tree rooted at :class:`ASRError`.
+"""
+
+from __future__ import annotations
+
+from .audio import chunk_bytes, load_pcm16, paced, read_audio, resample
+from .client import ModelInfo, RivaASRClient
+from .errors import (
+    ASRError,
+    AudioFormatError,
+    AuthenticationError,
+    CircuitOpenError,
+    ConfigurationError,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermanentError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    ServerError,
+    StreamInterruptedError,
+    TransientError,
+    UnavailableError,
+    UnimplementedError,
+)
+from .events import Alternative, Final, Partial, TranscriptEvent, Word
+from .options import AudioEncoding, EndpointingConfig, RecognitionOptions
+from .settings import RivaSettings
+from .sync import SyncRivaASRClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASRError",
+    "Alternative",
+    "AudioEncoding",
+    "AudioFormatError",
+    "AuthenticationError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "DeadlineExceededError",
+    "EndpointingConfig",
+    "Final",
+    "InvalidArgumentError",
+    "ModelInfo",
+    "NotFoundError",
+    "Partial",
+    "PermanentError",
+    "PermissionDeniedError",
+    "RecognitionOptions",
+    "ResourceExhaustedError",
+    "RivaASRClient",
+    "RivaSettings",
+    "ServerError",
+    "StreamInterruptedError",
+    "SyncRivaASRClient",
+    "TranscriptEvent",
+    "TransientError",
+    "UnavailableError",
+    "UnimplementedError",
+    "Word",
+    "chunk_bytes",
+    "load_pcm16",
+    "paced",
+    "read_audio",
+    "resample",
+]

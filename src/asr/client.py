@@ -1,0 +1,352 @@
+"""The asyncio client for a Riva ASR endpoint, on native ``grpc.aio``.
+
+::
+
+    async with RivaASRClient(uri="localhost:50051") as client:
+        async for event in client.stream(chunks, RecognitionOptions()):
+            print(event.type, event.text)
+
+One client holds one channel and one circuit breaker for its endpoint; share it between
+streams rather than making one per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+import riva.client.proto.health_pb2 as health_pb2
+import riva.client.proto.health_pb2_grpc as health_grpc
+import riva.client.proto.riva_asr_pb2 as rasr
+import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
+from pydantic import BaseModel, ConfigDict
+
+from . import protocol
+from .errors import ConfigurationError, StreamInterruptedError, from_grpc_error
+from .events import Final, Partial
+from .options import RecognitionOptions
+from .resilience import RetryPolicy, breaker_guard, new_breaker, retrying
+from .settings import RivaSettings
+
+__all__ = ["ModelInfo", "RivaASRClient"]
+
+logger = logging.getLogger("asr.client")
+
+_ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
+
+
+class ModelInfo(BaseModel):
+    """A model the server offers (from ``GetRivaSpeechRecognitionConfig``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    parameters: dict[str, str]
+
+    @property
+    def language_code(self) -> str | None:
+        return self.parameters.get("language_code")
+
+    @property
+    def streaming(self) -> bool:
+        return self.parameters.get("streaming", "").lower() == "true" or (
+            self.parameters.get("type") == "online"
+        )
+
+
+def _read(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.expanduser().read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+
+
+def _open_channel(settings: RivaSettings) -> grpc.aio.Channel:
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        # Keep idle streams alive through proxies and notice dead peers.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+    if settings.lb_policy:
+        options.append(("grpc.lb_policy_name", settings.lb_policy))
+    if not settings.tls:
+        return grpc.aio.insecure_channel(settings.uri, options=options)
+    if settings.ssl_target_name:
+        options.append(("grpc.ssl_target_name_override", settings.ssl_target_name))
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(settings.ssl_root_cert),
+        private_key=_read(settings.ssl_client_key),
+        certificate_chain=_read(settings.ssl_client_cert),
+    )
+    return grpc.aio.secure_channel(settings.uri, credentials, options=options)
+
+
+class _ReplayableAudio:
+    """Audio source that remembers what was sent until the first result arrives.
+
+    A stream that fails before any result can be restarted by replaying the remembered
+    chunks and then continuing with the source, so no audio is lost or sent twice. Once a
+    result arrives, or the remembered audio exceeds ``limit`` bytes, the memory is dropped
+    and the stream can no longer be replayed.
+    """
+
+    def __init__(self, source: AsyncIterable[bytes] | Iterable[bytes], limit: int) -> None:
+        self._source = _aiter(source)
+        self._sent: list[bytes] | None = []
+        self._sent_bytes = 0
+        self._limit = limit
+        self.error: BaseException | None = None
+
+    @property
+    def replayable(self) -> bool:
+        return self._sent is not None
+
+    def settle(self) -> None:
+        """Forget the remembered audio: results arrived for it."""
+        self._sent = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for chunk in list(self._sent or ()):
+            yield chunk
+        async for chunk in self._source:
+            if not chunk:
+                continue
+            if self._sent is not None:
+                self._sent.append(chunk)
+                self._sent_bytes += len(chunk)
+                if self._sent_bytes > self._limit:
+                    self._sent = None
+            yield chunk
+
+
+async def _aiter(source: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item
+
+
+_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+class _DeliveredStatus:
+    """Remembers the status a server delivered, to undo grpc/grpc#36066.
+
+    When a server ends a stream (say, INVALID_ARGUMENT for a bad config) while the
+    client is still writing audio, grpc.aio overwrites the delivered status with
+    ``INTERNAL: Internal error from Core`` from the failed write. The done-callback runs
+    when Core delivers the real status, before that overwrite, so it is read there.
+    """
+
+    def __init__(self, call: grpc.aio.Call) -> None:
+        self.status: tuple[grpc.StatusCode, str] | None = None
+        call.add_done_callback(self._remember)
+
+    def _remember(self, call: grpc.aio.Call) -> None:
+        status = getattr(getattr(call, "_cython_call", None), "_status", None)
+        if status is not None and status.code() in _STATUS_BY_VALUE:
+            self.status = (_STATUS_BY_VALUE[status.code()], status.details())
+
+    def correct(self, exc: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
+        """``exc``, or the error the server actually sent if ``exc`` is the overwrite."""
+        if exc.code() != grpc.StatusCode.INTERNAL or self.status is None:
+            return exc
+        code, details = self.status
+        if code in (grpc.StatusCode.OK, grpc.StatusCode.INTERNAL):
+            return exc
+        return grpc.aio.AioRpcError(code, exc.initial_metadata(), exc.trailing_metadata(),
+                                    details=details)
+
+
+class RivaASRClient:
+    """Async client for the Riva ``RivaSpeechRecognition`` service.
+
+    Args:
+        settings: Connection settings; read from ``RIVA_*`` variables when omitted.
+        **overrides: Individual settings, e.g. ``uri="host:50051"``, applied on top.
+    """
+
+    def __init__(self, settings: RivaSettings | None = None, **overrides: Any) -> None:
+        base = settings if settings is not None else RivaSettings()
+        # Validated like the environment would be (e.g. metadata given as text).
+        self.settings = (RivaSettings.model_validate(base.model_dump() | overrides)
+                         if overrides else base)
+        self.retry_policy = RetryPolicy(
+            attempts=self.settings.retry_attempts,
+            initial_backoff=self.settings.retry_initial_backoff,
+            max_backoff=self.settings.retry_max_backoff,
+        )
+        self.breaker = new_breaker(
+            self.settings.uri,
+            fail_max=self.settings.breaker_fail_max,
+            reset_timeout=self.settings.breaker_reset_timeout,
+        )
+        self._channel: grpc.aio.Channel | None = None
+        self._asr: rasr_grpc.RivaSpeechRecognitionStub | None = None
+        self._health: health_grpc.HealthStub | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel; streams still open are cancelled."""
+        channel, self._channel = self._channel, None
+        self._asr = self._health = None
+        if channel is not None:
+            await channel.close()
+
+    def _connect(self) -> rasr_grpc.RivaSpeechRecognitionStub:
+        if self._asr is None:
+            self._channel = _open_channel(self.settings)
+            self._asr = rasr_grpc.RivaSpeechRecognitionStub(self._channel)
+            self._health = health_grpc.HealthStub(self._channel)
+        return self._asr
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.settings.metadata
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        """Call a unary RPC under the breaker, with deadline and retries."""
+        self._connect()
+        async for attempt in retrying(self.retry_policy):
+            with attempt, breaker_guard(self.breaker):
+                try:
+                    return await method(request, timeout=timeout or self.settings.timeout,
+                                        metadata=self._metadata)
+                except grpc.aio.AioRpcError as exc:
+                    raise from_grpc_error(exc) from exc
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def recognize(self, audio: bytes, options: RecognitionOptions | None = None, *,
+                        timeout: float | None = None) -> list[Final]:
+        """Recognise a whole recording at once (Riva ``Recognize``).
+
+        Args:
+            audio: Encoded audio: raw samples as ``options`` describe, or a whole WAV file.
+            options: What to recognise; defaults to :class:`RecognitionOptions`.
+            timeout: Deadline in seconds; defaults to ``settings.timeout``.
+
+        Returns:
+            One :class:`Final` per recognised utterance, in order.
+        """
+        request = rasr.RecognizeRequest(
+            config=protocol.recognition_config(options or RecognitionOptions()), audio=audio
+        )
+        response = await self._unary(self._connect().Recognize, request, timeout)
+        return protocol.finals_from_recognize_response(response)
+
+    async def list_models(self, model_name: str = "", *, timeout: float | None = None,
+                          ) -> list[ModelInfo]:
+        """The ASR models the server offers (``GetRivaSpeechRecognitionConfig``)."""
+        request = rasr.RivaSpeechRecognitionConfigRequest(model_name=model_name)
+        response = await self._unary(self._connect().GetRivaSpeechRecognitionConfig, request,
+                                     timeout)
+        return [ModelInfo(name=c.model_name, parameters=dict(c.parameters))
+                for c in response.model_config]
+
+    async def health(self, service: str = _ASR_SERVICE, *, timeout: float | None = None) -> bool:
+        """Whether the server reports ``service`` as SERVING (gRPC health protocol).
+
+        Never raises for an unreachable or failing server, and does not count towards the
+        circuit breaker: it is the probe used to find out.
+        """
+        self._connect()
+        assert self._health is not None
+        try:
+            response = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout or min(self.settings.timeout, 5.0),
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            logger.info("health check of %s failed: %s", self.settings.uri, exc.code().name)
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def stream(self, audio: AsyncIterable[bytes] | Iterable[bytes],
+                     options: RecognitionOptions | None = None, *,
+                     timeout: float | None = None) -> AsyncIterator[Partial | Final]:
+        """Stream audio and yield results as they arrive (Riva ``StreamingRecognize``).
+
+        The stream ends after ``audio`` is exhausted and the server has sent its last
+        final. A failure before the first result is retried by replaying the audio sent so
+        far (up to ``settings.replay_buffer_seconds``); a failure after results raises
+        :class:`~asr.errors.StreamInterruptedError`, keeping what was yielded.
+
+        Args:
+            audio: Chunks of audio as ``options`` describe (PCM16 mono at 16 kHz by
+                default); any chunk size, ideally 20-200 ms.
+            options: What to recognise; defaults to :class:`RecognitionOptions`.
+            timeout: Deadline in seconds for the whole stream; defaults to
+                ``settings.stream_timeout``.
+
+        Yields:
+            :class:`~asr.events.Partial` and :class:`~asr.events.Final` events in order.
+        """
+        options = options or RecognitionOptions()
+        config = protocol.streaming_config(options)
+        limit = int(self.settings.replay_buffer_seconds * 16_000 * 2 * (options.channels or 1))
+        source = _ReplayableAudio(audio, limit)
+        stub = self._connect()
+        async for attempt in retrying(self.retry_policy):
+            with attempt, breaker_guard(self.breaker):
+                if not source.replayable:
+                    raise StreamInterruptedError(
+                        "stream failed before its first result after more audio than can "
+                        "be replayed; start a new stream")
+                async for event in self._stream_once(stub, source, config, timeout):
+                    yield event
+
+    async def _stream_once(self, stub: rasr_grpc.RivaSpeechRecognitionStub,
+                           source: _ReplayableAudio, config: rasr.StreamingRecognitionConfig,
+                           timeout: float | None) -> AsyncIterator[Partial | Final]:
+        async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
+            yield rasr.StreamingRecognizeRequest(streaming_config=config)
+            try:
+                async for chunk in source.chunks():
+                    yield rasr.StreamingRecognizeRequest(audio_content=chunk)
+            except Exception as exc:  # the caller's audio source failed: end the call
+                source.error = exc
+                call.cancel()
+
+        call = stub.StreamingRecognize(requests(), timeout=timeout or self.settings.stream_timeout,
+                                       metadata=self._metadata)
+        delivered = _DeliveredStatus(call)
+        results_seen = False
+        try:
+            async for response in call:
+                events = protocol.events_from_response(response)
+                if events and not results_seen:
+                    results_seen = True
+                    source.settle()
+                for event in events:
+                    yield event
+        except grpc.aio.AioRpcError as exc:
+            if source.error is not None:
+                raise source.error from None
+            raise from_grpc_error(delivered.correct(exc), results_seen=results_seen) from exc
+        except asyncio.CancelledError:
+            if source.error is not None:
+                raise source.error from None
+            raise
+        finally:
+            call.cancel()
+        if source.error is not None:
+            raise source.error

@@ -1,0 +1,102 @@
+"""Retry policy and circuit breaker for calls to one Riva endpoint.
+
+The policy is data (:class:`RetryPolicy`) plus one decision (:func:`should_retry`); the
+waiting is tenacity's jittered exponential backoff. The breaker is pybreaker's, counting
+only transient failures: a request the server rejects as invalid says nothing about the
+server's health.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pybreaker
+import tenacity
+
+from .errors import (
+    CircuitOpenError,
+    DeadlineExceededError,
+    ResourceExhaustedError,
+    TransientError,
+    UnavailableError,
+)
+
+__all__ = ["RetryPolicy", "breaker_guard", "new_breaker", "retrying", "should_retry"]
+
+logger = logging.getLogger("asr.client")
+
+# Errors after which the same request may be sent again. StreamInterruptedError is
+# transient but excluded: its audio was partly recognised already. CircuitOpenError is
+# excluded so that an open breaker fails fast instead of waiting out the backoff.
+_RETRYABLE = (UnavailableError, DeadlineExceededError, ResourceExhaustedError)
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Whether a failed call may be attempted again with the same request."""
+    return isinstance(exc, _RETRYABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry.
+
+    Attributes:
+        attempts: Total attempts, the first included.
+        initial_backoff: Upper bound in seconds of the first wait; each further wait's
+            bound doubles, and the actual wait is drawn uniformly below it ("full jitter").
+        max_backoff: Cap on any single wait.
+    """
+
+    attempts: int = 4
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+
+
+def retrying(policy: RetryPolicy) -> tenacity.AsyncRetrying:
+    """A tenacity controller applying ``policy`` and :func:`should_retry`.
+
+    The last error is re-raised as is once attempts run out.
+    """
+    return tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=tenacity.wait_random_exponential(multiplier=policy.initial_backoff,
+                                              max=policy.max_backoff),
+        retry=tenacity.retry_if_exception(should_retry),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
+
+
+def new_breaker(name: str, *, fail_max: int, reset_timeout: float) -> pybreaker.CircuitBreaker:
+    """A circuit breaker that opens after ``fail_max`` consecutive transient failures."""
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max,
+        reset_timeout=reset_timeout,
+        exclude=[lambda exc: not isinstance(exc, TransientError)],
+        name=name,
+        # Let the call's own error through on the failure that trips the breaker; only
+        # calls refused while it is open get CircuitOpenError.
+        throw_new_error_on_trip=False,
+    )
+
+
+@contextmanager
+def breaker_guard(breaker: pybreaker.CircuitBreaker) -> Iterator[None]:
+    """Run the block under ``breaker``; raise :class:`CircuitOpenError` while it is open."""
+    try:
+        with breaker.calling():
+            yield
+    except pybreaker.CircuitBreakerError as exc:
+        raise CircuitOpenError(
+            f"circuit breaker for {breaker.name} is open after {breaker.fail_counter} "
+            f"consecutive failures; not calling for up to {breaker.reset_timeout:g}s"
+        ) from exc

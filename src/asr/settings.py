@@ -1,0 +1,115 @@
+"""Connection settings, read from ``RIVA_*`` environment variables.
+
+This is the only module that reads the environment; everything else takes a
+:class:`RivaSettings` (or keyword arguments) explicitly. ``.env.example`` lists every
+variable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["RivaSettings", "parse_metadata"]
+
+
+def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
+    """Parse gRPC call metadata given as pairs, a mapping, JSON, or ``key=value`` text.
+
+    Text takes ``key=value`` pairs separated by commas, semicolons or newlines, e.g.
+    ``function-id=0da4...,authorization=Bearer nvapi-...``. Keys are lower-cased, as
+    HTTP/2 requires.
+
+    Raises:
+        ValueError: A pair without ``=`` or an empty key.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(("{", "[")):
+            return parse_metadata(json.loads(text))
+        pairs: list[tuple[str, str]] = []
+        for item in text.replace(";", "\n").replace(",", "\n").splitlines():
+            if not item.strip():
+                continue
+            key, sep, val = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"metadata entry {item.strip()!r} is not key=value")
+            pairs.append((key.strip().lower(), val.strip()))
+        return tuple(pairs)
+    items = value.items() if isinstance(value, dict) else value
+    result = []
+    for pair in items:
+        key, val = pair
+        if not str(key).strip():
+            raise ValueError("metadata keys must not be empty")
+        result.append((str(key).strip().lower(), str(val)))
+    return tuple(result)
+
+
+class RivaSettings(BaseSettings):
+    """How to reach a Riva ASR endpoint.
+
+    Attributes:
+        uri: ``host:port`` of the Riva gRPC endpoint, or any gRPC target such as
+            ``dns:///riva.internal:50051`` (use with ``lb_policy="round_robin"``).
+        use_ssl: Use TLS even without a custom root certificate (system roots).
+        ssl_root_cert: PEM file of the CA that signed the server's certificate.
+        ssl_client_cert: PEM client certificate for mutual TLS.
+        ssl_client_key: PEM private key of ``ssl_client_cert``.
+        ssl_target_name: Override the TLS server name checked against the certificate.
+        metadata: Extra call metadata, e.g. ``function-id`` and
+            ``authorization: Bearer <key>`` for NVIDIA's hosted endpoint.
+        timeout: Deadline in seconds for unary calls (recognize, list models, health).
+        stream_timeout: Deadline in seconds for a whole streaming call.
+        max_message_bytes: Largest gRPC message sent or received.
+        lb_policy: gRPC load-balancing policy across the addresses ``uri`` resolves to.
+        retry_attempts: Attempts per call, the first included, on transient errors.
+        retry_initial_backoff: First backoff in seconds; grows exponentially with jitter.
+        retry_max_backoff: Longest backoff in seconds.
+        breaker_fail_max: Consecutive transient failures that open the circuit breaker.
+        breaker_reset_timeout: Seconds the breaker stays open before a trial call.
+        replay_buffer_seconds: Audio kept (at 16 kHz PCM16) to replay a stream that fails
+            before its first result; a stream that failed past this is not retried.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RIVA_", frozen=True, extra="ignore")
+
+    uri: str = "localhost:50051"
+    use_ssl: bool = False
+    ssl_root_cert: Path | None = None
+    ssl_client_cert: Path | None = None
+    ssl_client_key: Path | None = None
+    ssl_target_name: str | None = None
+    metadata: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    timeout: float = Field(default=10.0, gt=0)
+    stream_timeout: float = Field(default=3600.0, gt=0)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    lb_policy: str | None = None
+    retry_attempts: int = Field(default=4, ge=1, le=20)
+    retry_initial_backoff: float = Field(default=0.1, ge=0)
+    retry_max_backoff: float = Field(default=2.0, ge=0)
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_timeout: float = Field(default=30.0, gt=0)
+    replay_buffer_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _parse_metadata(cls, value: Any) -> tuple[tuple[str, str], ...]:
+        return parse_metadata(value)
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> RivaSettings:
+        if (self.ssl_client_cert is None) != (self.ssl_client_key is None):
+            raise ValueError("ssl_client_cert and ssl_client_key must be given together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the channel uses TLS."""
+        return self.use_ssl or self.ssl_root_cert is not None or self.ssl_client_cert is not None

@@ -1,0 +1,275 @@
+"""Client retries, deadlines, circuit breaker and error translation, against a scripted
+servicer on loopback that injects the faults."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from asr import (
+    CircuitOpenError,
+    DeadlineExceededError,
+    Final,
+    InvalidArgumentError,
+    Partial,
+    RecognitionOptions,
+    ResourceExhaustedError,
+    RivaASRClient,
+    StreamInterruptedError,
+    SyncRivaASRClient,
+    UnavailableError,
+)
+from asr.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ServerError,
+    TransientError,
+    UnimplementedError,
+    from_grpc_error,
+)
+
+from .conftest import scaled
+from .scripted import Script, start_scripted
+
+AUDIO = bytes(range(256)) * 250  # 64,000 bytes: two seconds of PCM16 at 16 kHz
+
+
+def chunks(data: bytes = AUDIO, size: int = 3_200) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def client_for(port: int, **overrides: object) -> RivaASRClient:
+    settings = {"retry_initial_backoff": 0.01, "retry_max_backoff": 0.05, **overrides}
+    return RivaASRClient(uri=f"127.0.0.1:{port}", **settings)
+
+
+async def collect(client: RivaASRClient, audio: object = None,
+                  options: RecognitionOptions | None = None) -> list[Partial | Final]:
+    return [e async for e in client.stream(audio if audio is not None else chunks(), options)]
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[Script, int]]:
+    script = Script(steps=["ok"])
+    server, port = await start_scripted(script)
+    yield script, port
+    await server.stop(None)
+
+
+async def test_stream_ok_delivers_partial_then_final(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    async with client_for(port) as client:
+        events = await collect(client)
+    assert [e.type for e in events] == ["partial", "final"]
+    assert events[-1].text == f"bytes={len(AUDIO)}"
+    assert script.calls == 1
+
+
+async def test_unary_retries_unavailable_then_succeeds(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["unavailable", "unavailable", "ok"]
+    async with client_for(port) as client:
+        finals = await client.recognize(b"\x00\x00" * 100)
+    assert [f.text for f in finals] == ["bytes=200"]
+    assert script.calls == 3
+    assert client.breaker.current_state == "closed"
+
+
+async def test_unary_gives_up_after_attempts(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["unavailable"]
+    async with client_for(port, retry_attempts=3, breaker_fail_max=10) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.list_models()
+    assert info.value.code == "UNAVAILABLE"
+    assert info.value.retryable
+    assert script.calls == 3
+
+
+async def test_resource_exhausted_is_retried(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["exhausted", "ok"]
+    async with client_for(port) as client:
+        models = await client.list_models()
+    assert [m.name for m in models] == ["scripted-asr"]
+    assert models[0].streaming and models[0].language_code == "en-US"
+    assert script.calls == 2
+
+
+async def test_invalid_argument_is_not_retried_nor_counted(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["invalid"]
+    async with client_for(port, breaker_fail_max=1) as client:
+        for _ in range(3):
+            with pytest.raises(InvalidArgumentError) as info:
+                await collect(client)
+            assert not info.value.retryable
+        assert client.breaker.current_state == "closed"
+    assert script.calls == 3
+
+
+async def test_stream_cut_before_results_replays_audio_exactly(
+        scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["cut_before_results", "ok"]
+    async with client_for(port) as client:
+        events = await collect(client)
+    # The first attempt died after reading part of the audio; the second got all of it,
+    # replayed from the start: nothing lost, nothing sent twice.
+    assert script.calls == 2
+    assert script.audio_bytes[0] < len(AUDIO)
+    final = events[-1]
+    assert isinstance(final, Final)
+    assert final.text == f"bytes={len(AUDIO)}"
+    assert final.audio_processed == 2.0
+
+
+async def test_stream_cut_after_results_is_not_retried(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["cut_after_results", "ok"]
+    seen: list[Partial | Final] = []
+    async with client_for(port) as client:
+        with pytest.raises(StreamInterruptedError) as info:
+            async for event in client.stream(chunks()):
+                seen.append(event)
+    assert [e.text for e in seen] == ["partial one", "final one"]
+    assert info.value.code == "UNAVAILABLE"
+    assert script.calls == 1
+
+
+async def test_stream_beyond_replay_buffer_is_not_retried(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["cut_before_results", "ok"]
+    # Half a second of replay buffer: less than the audio the first attempt consumed.
+    async with client_for(port, replay_buffer_seconds=0.5) as client:
+        with pytest.raises(StreamInterruptedError):
+            await collect(client)
+    assert script.calls == 1
+
+
+async def test_deadline_fires_and_is_retried(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["hang"]
+    async with client_for(port, retry_attempts=2, breaker_fail_max=10) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(DeadlineExceededError):
+            await client.recognize(b"\x00\x00", timeout=0.3)
+        elapsed = loop.time() - start
+    assert script.calls == 2
+    assert 0.6 <= elapsed < scaled(10)
+
+
+async def test_stream_deadline(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["hang"]
+    async with client_for(port, retry_attempts=1) as client:
+        with pytest.raises(DeadlineExceededError):
+            async for _ in client.stream(chunks(), timeout=0.3):
+                pass
+
+
+async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["unavailable", "unavailable", "ok"]
+    async with client_for(port, retry_attempts=1, breaker_fail_max=2,
+                          breaker_reset_timeout=0.3) as client:
+        for _ in range(2):
+            with pytest.raises(UnavailableError):
+                await client.list_models()
+        assert client.breaker.current_state == "open"
+        with pytest.raises(CircuitOpenError) as info:
+            await collect(client)
+        assert info.value.retryable
+        assert script.calls == 2  # refused without reaching the server
+        await asyncio.sleep(0.4)
+        models = await client.list_models()  # the half-open trial call succeeds
+        assert models and client.breaker.current_state == "closed"
+    assert script.calls == 3
+
+
+async def test_unreachable_server_is_unavailable() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with client_for(port, retry_attempts=2) as client:
+        assert await client.health() is False
+        with pytest.raises(UnavailableError):
+            await collect(client)
+
+
+async def test_metadata_reaches_server(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    metadata = "function-id=abc-123,authorization=Bearer nvapi-secret"
+    async with client_for(port, metadata=metadata) as client:
+        await collect(client)
+        assert await client.health()
+    assert script.metadata[0]["function-id"] == "abc-123"
+    assert script.metadata[0]["authorization"] == "Bearer nvapi-secret"
+
+
+async def test_audio_source_error_propagates(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield AUDIO[:3200]
+        raise OSError("microphone unplugged")
+
+    async with client_for(port) as client:
+        with pytest.raises(OSError, match="microphone unplugged"):
+            await collect(client, broken())
+
+
+def test_sync_client_streams_and_recognizes() -> None:
+    async def serve() -> tuple[grpc.aio.Server, int]:
+        return await start_scripted(Script(steps=["ok"]))
+
+    loop = asyncio.new_event_loop()
+    server, port = loop.run_until_complete(serve())
+    import threading
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        with SyncRivaASRClient(uri=f"127.0.0.1:{port}") as client:
+            events = list(client.stream(iter(chunks())))
+            assert events[-1].text == f"bytes={len(AUDIO)}"
+            assert client.recognize(b"\x00" * 10)[0].text == "bytes=10"
+            assert client.health()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+
+class _Status(grpc.aio.AioRpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="x")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, UnavailableError),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceededError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhaustedError),
+        (grpc.StatusCode.INVALID_ARGUMENT, InvalidArgumentError),
+        (grpc.StatusCode.UNAUTHENTICATED, AuthenticationError),
+        (grpc.StatusCode.NOT_FOUND, NotFoundError),
+        (grpc.StatusCode.UNIMPLEMENTED, UnimplementedError),
+        (grpc.StatusCode.INTERNAL, ServerError),
+    ],
+)
+def test_status_translation(code: grpc.StatusCode, expected: type[Exception]) -> None:
+    error = from_grpc_error(_Status(code))
+    assert type(error) is expected
+    assert error.code == code.name
+    after_results = from_grpc_error(_Status(code), results_seen=True)
+    if issubclass(expected, TransientError):
+        assert type(after_results) is StreamInterruptedError
+    else:
+        assert type(after_results) is expected
