@@ -178,10 +178,12 @@ def parse_wav_header(data: bytes) -> WavHeader | None:
         (size,) = struct.unpack_from("<I", data, pos + 4)
         body = pos + 8
         if chunk_id == b"fmt ":
-            if size < 16 or body + 16 > len(data):
+            if size < 16:
                 raise AudioFormatError("WAV header has a truncated fmt chunk")
+            if body + min(size, 40) > len(data):
+                return None  # the rest of the header is in bytes not yet received
             tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
-            if tag == _WAVE_FORMAT_EXTENSIBLE and size >= 40 and body + 26 <= len(data):
+            if tag == _WAVE_FORMAT_EXTENSIBLE and size >= 26:
                 (tag,) = struct.unpack_from("<H", data, body + 24)
             fmt = (tag, channels, rate, bits)
         elif chunk_id == b"data":

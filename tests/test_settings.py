@@ -1,0 +1,80 @@
+"""RIVA_* environment variables and option mapping onto the Riva protos."""
+
+from __future__ import annotations
+
+import pytest
+import riva.client.proto.riva_audio_pb2 as raudio
+from pydantic import ValidationError
+
+from asr import EndpointingConfig, RecognitionOptions, RivaSettings
+from asr.protocol import recognition_config, streaming_config
+from asr.settings import parse_metadata
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIVA_URI", "grpc.nvcf.nvidia.com:443")
+    monkeypatch.setenv("RIVA_USE_SSL", "true")
+    monkeypatch.setenv("RIVA_METADATA",
+                       "function-id=d8dd4e9b,authorization=Bearer nvapi-xyz")
+    monkeypatch.setenv("RIVA_TIMEOUT", "2.5")
+    settings = RivaSettings()
+    assert settings.uri == "grpc.nvcf.nvidia.com:443"
+    assert settings.tls
+    assert settings.metadata == (("function-id", "d8dd4e9b"),
+                                 ("authorization", "Bearer nvapi-xyz"))
+    assert settings.timeout == 2.5
+
+
+def test_metadata_forms() -> None:
+    assert parse_metadata('{"Function-ID": "x"}') == (("function-id", "x"),)
+    assert parse_metadata([("a", "1"), ("b", "2")]) == (("a", "1"), ("b", "2"))
+    assert parse_metadata("a=1;b=2\nc=3") == (("a", "1"), ("b", "2"), ("c", "3"))
+    with pytest.raises(ValueError, match="not key=value"):
+        parse_metadata("no-equals-sign")
+
+
+def test_client_cert_needs_key() -> None:
+    with pytest.raises(ValidationError, match="together"):
+        RivaSettings(ssl_client_cert="client.pem")
+
+
+def test_defaults_leave_server_defaults_unset() -> None:
+    config = recognition_config(RecognitionOptions())
+    assert config.encoding == raudio.LINEAR_PCM
+    assert config.sample_rate_hertz == 16000
+    assert not config.HasField("endpointing_config")
+    assert not config.speech_contexts
+    assert config.model == ""
+
+
+def test_options_map_onto_proto() -> None:
+    options = RecognitionOptions(
+        model="parakeet-1.1b-en-US-asr-streaming", automatic_punctuation=True,
+        word_time_offsets=True, max_alternatives=2, boosted_words=("Riva", "NIM"),
+        boosted_score=20.0, endpointing=EndpointingConfig(stop_history=800, stop_threshold=0.9),
+        custom_configuration=(("enable_vad_endpointing", "true"),), interim_results=False,
+        sample_rate_hz=48_000, encoding=None,
+    )
+    streaming = streaming_config(options)
+    config = streaming.config
+    assert not streaming.interim_results
+    assert config.encoding == raudio.ENCODING_UNSPECIFIED
+    assert config.sample_rate_hertz == 48_000
+    assert config.enable_automatic_punctuation and config.enable_word_time_offsets
+    assert config.max_alternatives == 2
+    assert list(config.speech_contexts[0].phrases) == ["Riva", "NIM"]
+    assert config.speech_contexts[0].boost == 20.0
+    assert config.endpointing_config.stop_history == 800
+    assert config.endpointing_config.stop_threshold == pytest.approx(0.9)
+    assert config.endpointing_config.start_history == 0
+    assert dict(config.custom_configuration) == {"enable_vad_endpointing": "true"}
+
+
+def test_options_are_frozen_and_validated() -> None:
+    options = RecognitionOptions()
+    with pytest.raises(ValidationError):
+        options.language_code = "de-DE"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        EndpointingConfig(stop_threshold=1.5)
+    with pytest.raises(ValidationError):
+        RecognitionOptions(sample_rate_hz=0)
