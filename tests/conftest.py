@@ -54,9 +54,9 @@ class ServerThread:
         self._server = EmbeddedServer(host="127.0.0.1", port=0, **kwargs)  # type: ignore[arg-type]
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.port: int = asyncio.run_coroutine_threadsafe(
-            self._server.start(), self._loop
-        ).result(timeout=scaled(60))
+        self.port: int = asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result(
+            timeout=scaled(60)
+        )
 
     @property
     def uri(self) -> str:

@@ -58,8 +58,11 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         if step == "hang":
             await asyncio.Event().wait()
 
-    async def Recognize(self, request: rasr.RecognizeRequest,  # noqa: N802 (gRPC name)
-                        context: grpc.aio.ServicerContext) -> rasr.RecognizeResponse:
+    async def Recognize(
+        self,
+        request: rasr.RecognizeRequest,  # noqa: N802 (gRPC name)
+        context: grpc.aio.ServicerContext,
+    ) -> rasr.RecognizeResponse:
         await self._fail_fast(self._next(context), context)
         self.audio_bytes.append(len(request.audio))
         response = rasr.RecognizeResponse()
@@ -67,8 +70,8 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         return response
 
     async def GetRivaSpeechRecognitionConfig(  # noqa: N802 (gRPC name)
-            self, request: rasr.RivaSpeechRecognitionConfigRequest,
-            context: grpc.aio.ServicerContext) -> rasr.RivaSpeechRecognitionConfigResponse:
+        self, request: rasr.RivaSpeechRecognitionConfigRequest, context: grpc.aio.ServicerContext
+    ) -> rasr.RivaSpeechRecognitionConfigResponse:
         await self._fail_fast(self._next(context), context)
         response = rasr.RivaSpeechRecognitionConfigResponse()
         config = response.model_config.add(model_name="scripted-asr")
@@ -77,8 +80,10 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         return response
 
     async def StreamingRecognize(  # noqa: N802 (gRPC name)
-            self, requests: AsyncIterator[rasr.StreamingRecognizeRequest],
-            context: grpc.aio.ServicerContext) -> AsyncIterator[rasr.StreamingRecognizeResponse]:
+        self,
+        requests: AsyncIterator[rasr.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[rasr.StreamingRecognizeResponse]:
         step = self._next(context)
         await self._fail_fast(step, context)
         first = await anext(requests)
@@ -97,17 +102,23 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         if interim:
             yield rasr.StreamingRecognizeResponse(results=[_partial("partial")])
         yield rasr.StreamingRecognizeResponse(
-            results=[_final(f"bytes={received}", received / 32_000)])
+            results=[_final(f"bytes={received}", received / 32_000)]
+        )
 
 
 class _Health(health_grpc.HealthServicer):  # type: ignore[misc]
-    async def Check(self, request: health_pb2.HealthCheckRequest,  # noqa: N802
-                    context: grpc.aio.ServicerContext) -> health_pb2.HealthCheckResponse:
+    async def Check(
+        self,
+        request: health_pb2.HealthCheckRequest,  # noqa: N802
+        context: grpc.aio.ServicerContext,
+    ) -> health_pb2.HealthCheckResponse:
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
-async def start_scripted(script: Script, credentials: grpc.ServerCredentials | None = None,
-                         ) -> tuple[grpc.aio.Server, int]:
+async def start_scripted(
+    script: Script,
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[grpc.aio.Server, int]:
     """Serve ``script`` on 127.0.0.1 at a free port; returns the server and the port."""
     server = grpc.aio.server()
     rasr_grpc.add_RivaSpeechRecognitionServicer_to_server(script, server)

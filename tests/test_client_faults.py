@@ -47,8 +47,9 @@ def client_for(port: int, **overrides: object) -> RivaASRClient:
     return RivaASRClient(uri=f"127.0.0.1:{port}", **settings)
 
 
-async def collect(client: RivaASRClient, audio: object = None,
-                  options: RecognitionOptions | None = None) -> list[Partial | Final]:
+async def collect(
+    client: RivaASRClient, audio: object = None, options: RecognitionOptions | None = None
+) -> list[Partial | Final]:
     return [e async for e in client.stream(audio if audio is not None else chunks(), options)]
 
 
@@ -113,7 +114,8 @@ async def test_invalid_argument_is_not_retried_nor_counted(scripted: tuple[Scrip
 
 
 async def test_stream_cut_before_results_replays_audio_exactly(
-        scripted: tuple[Script, int]) -> None:
+    scripted: tuple[Script, int],
+) -> None:
     script, port = scripted
     script.steps = ["cut_before_results", "ok"]
     async with client_for(port) as client:
@@ -176,8 +178,9 @@ async def test_stream_deadline(scripted: tuple[Script, int]) -> None:
 async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int]) -> None:
     script, port = scripted
     script.steps = ["unavailable", "unavailable", "ok"]
-    async with client_for(port, retry_attempts=1, breaker_fail_max=2,
-                          breaker_reset_timeout=0.3) as client:
+    async with client_for(
+        port, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=0.3
+    ) as client:
         for _ in range(2):
             with pytest.raises(UnavailableError):
                 await client.list_models()

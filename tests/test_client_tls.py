@@ -61,20 +61,26 @@ async def test_plaintext_client_cannot_talk_to_tls_server(tls_port: int) -> None
 
 
 async def test_mtls_accepts_client_signed_by_ca(pki: dict[str, Pem], mtls_port: int) -> None:
-    async with RivaASRClient(uri=f"localhost:{mtls_port}", ssl_root_cert=pki["ca"].cert,
-                             ssl_client_cert=pki["client"].cert,
-                             ssl_client_key=pki["client"].key) as client:
+    async with RivaASRClient(
+        uri=f"localhost:{mtls_port}",
+        ssl_root_cert=pki["ca"].cert,
+        ssl_client_cert=pki["client"].cert,
+        ssl_client_key=pki["client"].key,
+    ) as client:
         assert await client.health()
         assert await client.list_models()
 
 
 @pytest.mark.parametrize("who", ["none", "rogue_client"])
 async def test_mtls_refuses_client_without_valid_certificate(
-        pki: dict[str, Pem], mtls_port: int, who: str) -> None:
-    extra = {} if who == "none" else {"ssl_client_cert": pki[who].cert,
-                                      "ssl_client_key": pki[who].key}
-    async with RivaASRClient(uri=f"localhost:{mtls_port}", ssl_root_cert=pki["ca"].cert,
-                             retry_attempts=1, **extra) as client:
+    pki: dict[str, Pem], mtls_port: int, who: str
+) -> None:
+    extra = (
+        {} if who == "none" else {"ssl_client_cert": pki[who].cert, "ssl_client_key": pki[who].key}
+    )
+    async with RivaASRClient(
+        uri=f"localhost:{mtls_port}", ssl_root_cert=pki["ca"].cert, retry_attempts=1, **extra
+    ) as client:
         assert await client.health() is False
         with pytest.raises(UnavailableError):
             await client.list_models(timeout=2)

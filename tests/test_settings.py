@@ -14,14 +14,12 @@ from asr.settings import parse_metadata
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RIVA_URI", "grpc.nvcf.nvidia.com:443")
     monkeypatch.setenv("RIVA_USE_SSL", "true")
-    monkeypatch.setenv("RIVA_METADATA",
-                       "function-id=d8dd4e9b,authorization=Bearer nvapi-xyz")
+    monkeypatch.setenv("RIVA_METADATA", "function-id=d8dd4e9b,authorization=Bearer nvapi-xyz")
     monkeypatch.setenv("RIVA_TIMEOUT", "2.5")
     settings = RivaSettings()
     assert settings.uri == "grpc.nvcf.nvidia.com:443"
     assert settings.tls
-    assert settings.metadata == (("function-id", "d8dd4e9b"),
-                                 ("authorization", "Bearer nvapi-xyz"))
+    assert settings.metadata == (("function-id", "d8dd4e9b"), ("authorization", "Bearer nvapi-xyz"))
     assert settings.timeout == 2.5
 
 
@@ -49,11 +47,17 @@ def test_defaults_leave_server_defaults_unset() -> None:
 
 def test_options_map_onto_proto() -> None:
     options = RecognitionOptions(
-        model="parakeet-1.1b-en-US-asr-streaming", automatic_punctuation=True,
-        word_time_offsets=True, max_alternatives=2, boosted_words=("Riva", "NIM"),
-        boosted_score=20.0, endpointing=EndpointingConfig(stop_history=800, stop_threshold=0.9),
-        custom_configuration=(("enable_vad_endpointing", "true"),), interim_results=False,
-        sample_rate_hz=48_000, encoding=None,
+        model="parakeet-1.1b-en-US-asr-streaming",
+        automatic_punctuation=True,
+        word_time_offsets=True,
+        max_alternatives=2,
+        boosted_words=("Riva", "NIM"),
+        boosted_score=20.0,
+        endpointing=EndpointingConfig(stop_history=800, stop_threshold=0.9),
+        custom_configuration=(("enable_vad_endpointing", "true"),),
+        interim_results=False,
+        sample_rate_hz=48_000,
+        encoding=None,
     )
     streaming = streaming_config(options)
     config = streaming.config
@@ -78,3 +82,16 @@ def test_options_are_frozen_and_validated() -> None:
         EndpointingConfig(stop_threshold=1.5)
     with pytest.raises(ValidationError):
         RecognitionOptions(sample_rate_hz=0)
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in text.splitlines()
+        if line.lstrip("# ").startswith("RIVA_")
+    }
+    expected = {f"RIVA_{name.upper()}" for name in RivaSettings.model_fields}
+    assert expected <= documented, expected - documented

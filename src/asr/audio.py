@@ -97,10 +97,12 @@ def float32_bytes_to_array(data: bytes) -> Float32Array:
 def float32_to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
     """Encode float samples in [-1, 1] as PCM16 bytes, clipping out-of-range values."""
     clipped = np.clip(np.nan_to_num(samples), -1.0, 1.0)
-    return (clipped * 32767.0).round().astype("<i2").tobytes()
+    return bytes((clipped * 32767.0).round().astype("<i2").tobytes())
 
 
-def resample(samples: Float32Array, from_rate: int, to_rate: int = TARGET_SAMPLE_RATE) -> Float32Array:
+def resample(
+    samples: Float32Array, from_rate: int, to_rate: int = TARGET_SAMPLE_RATE
+) -> Float32Array:
     """Resample mono float32 audio with libsoxr (high quality)."""
     if from_rate == to_rate or samples.size == 0:
         return samples
@@ -109,16 +111,19 @@ def resample(samples: Float32Array, from_rate: int, to_rate: int = TARGET_SAMPLE
     return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="HQ"), dtype=np.float32)
 
 
-def chunk_bytes(data: bytes, chunk_ms: int = 100, sample_rate: int = TARGET_SAMPLE_RATE,
-                frame_bytes: int = 2) -> Iterator[bytes]:
+def chunk_bytes(
+    data: bytes, chunk_ms: int = 100, sample_rate: int = TARGET_SAMPLE_RATE, frame_bytes: int = 2
+) -> Iterator[bytes]:
     """Split audio bytes into chunks of ``chunk_ms`` milliseconds (the last may be shorter)."""
     size = max(frame_bytes, sample_rate * chunk_ms // 1000 * frame_bytes)
     for start in range(0, len(data), size):
         yield data[start : start + size]
 
 
-async def paced(chunks: Iterable[bytes] | AsyncIterable[bytes], bytes_per_second: float,
-                ) -> AsyncIterator[bytes]:
+async def paced(
+    chunks: Iterable[bytes] | AsyncIterable[bytes],
+    bytes_per_second: float,
+) -> AsyncIterator[bytes]:
     """Yield chunks no faster than real time, as a microphone would deliver them.
 
     Pacing is against a monotonic clock from the first chunk, so scheduling jitter does

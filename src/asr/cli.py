@@ -31,22 +31,36 @@ Handler = Callable[[argparse.Namespace], int]
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection (overrides RIVA_* variables)")
     group.add_argument("--server", help="Riva endpoint host:port (RIVA_URI)")
-    group.add_argument("--use-ssl", action="store_true", default=None,
-                       help="use TLS with the system's root certificates (RIVA_USE_SSL)")
+    group.add_argument(
+        "--use-ssl",
+        action="store_true",
+        default=None,
+        help="use TLS with the system's root certificates (RIVA_USE_SSL)",
+    )
     group.add_argument("--ssl-root-cert", type=Path, help="CA certificate PEM (RIVA_SSL_ROOT_CERT)")
     group.add_argument("--ssl-client-cert", type=Path, help="client certificate PEM for mTLS")
     group.add_argument("--ssl-client-key", type=Path, help="client private key PEM for mTLS")
-    group.add_argument("--metadata", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                       help="call metadata, repeatable, e.g. --metadata function-id ID "
-                            "--metadata authorization 'Bearer KEY'")
+    group.add_argument(
+        "--metadata",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="call metadata, repeatable, e.g. --metadata function-id ID "
+        "--metadata authorization 'Bearer KEY'",
+    )
     group.add_argument("--timeout", type=float, help="deadline of unary calls in seconds")
 
 
 def _settings(args: argparse.Namespace) -> RivaSettings:
     overrides: dict[str, Any] = {}
-    for flag, field in (("server", "uri"), ("use_ssl", "use_ssl"),
-                        ("ssl_root_cert", "ssl_root_cert"), ("ssl_client_cert", "ssl_client_cert"),
-                        ("ssl_client_key", "ssl_client_key"), ("timeout", "timeout")):
+    for flag, field in (
+        ("server", "uri"),
+        ("use_ssl", "use_ssl"),
+        ("ssl_root_cert", "ssl_root_cert"),
+        ("ssl_client_cert", "ssl_client_cert"),
+        ("ssl_client_key", "ssl_client_key"),
+        ("timeout", "timeout"),
+    ):
         if getattr(args, flag, None) is not None:
             overrides[field] = getattr(args, flag)
     if args.metadata:
@@ -59,31 +73,48 @@ def _recognition_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("recognition")
     group.add_argument("--language-code", default="en-US")
     group.add_argument("--model-name", help="server model to use (see `asr models`)")
-    group.add_argument("--automatic-punctuation", action="store_true",
-                       help="punctuate and capitalise the transcript")
-    group.add_argument("--no-verbatim-transcripts", action="store_true",
-                       help="apply inverse text normalisation")
-    group.add_argument("--word-time-offsets", action="store_true",
-                       help="return word start/end times")
+    group.add_argument(
+        "--automatic-punctuation",
+        action="store_true",
+        help="punctuate and capitalise the transcript",
+    )
+    group.add_argument(
+        "--no-verbatim-transcripts", action="store_true", help="apply inverse text normalisation"
+    )
+    group.add_argument(
+        "--word-time-offsets", action="store_true", help="return word start/end times"
+    )
     group.add_argument("--profanity-filter", action="store_true")
     group.add_argument("--max-alternatives", type=int)
-    group.add_argument("--boosted-lm-words", action="append", default=[],
-                       help="word or phrase to favour; repeatable")
+    group.add_argument(
+        "--boosted-lm-words",
+        action="append",
+        default=[],
+        help="word or phrase to favour; repeatable",
+    )
     group.add_argument("--boosted-lm-score", type=float)
-    group.add_argument("--no-interim-results", action="store_true",
-                       help="finals only (streaming)")
-    group.add_argument("--custom-configuration", default="",
-                       help="key:value pairs separated by commas")
+    group.add_argument("--no-interim-results", action="store_true", help="finals only (streaming)")
+    group.add_argument(
+        "--custom-configuration", default="", help="key:value pairs separated by commas"
+    )
     endpointing = parser.add_argument_group("endpointing (milliseconds and fractions)")
-    for name, kind in (("start-history", int), ("start-threshold", float),
-                       ("stop-history", int), ("stop-threshold", float),
-                       ("stop-history-eou", int), ("stop-threshold-eou", float)):
+    for name, kind in (
+        ("start-history", int),
+        ("start-threshold", float),
+        ("stop-history", int),
+        ("stop-threshold", float),
+        ("stop-history-eou", int),
+        ("stop-threshold-eou", float),
+    ):
         endpointing.add_argument(f"--{name}", type=kind)
 
 
 def _options(args: argparse.Namespace) -> RecognitionOptions:
-    endpointing = {name: getattr(args, name) for name in EndpointingConfig.model_fields
-                   if getattr(args, name) is not None}
+    endpointing = {
+        name: getattr(args, name)
+        for name in EndpointingConfig.model_fields
+        if getattr(args, name) is not None
+    }
     custom = []
     for pair in filter(None, args.custom_configuration.replace(" ", "").split(",")):
         key, sep, value = pair.partition(":")
@@ -134,8 +165,10 @@ class _Printer:
         if self.words:
             for w in event.words:
                 confidence = f"  ({w.confidence:.2f})" if w.confidence is not None else ""
-                print(f"  {w.start_ms / 1000:8.2f} {w.end_ms / 1000:8.2f}  {w.word}{confidence}",
-                      file=self.out)
+                print(
+                    f"  {w.start_ms / 1000:8.2f} {w.end_ms / 1000:8.2f}  {w.word}{confidence}",
+                    file=self.out,
+                )
 
 
 async def _transcribe(args: argparse.Namespace) -> int:
@@ -176,8 +209,12 @@ async def _health(args: argparse.Namespace) -> int:
 def _riva_local(args: argparse.Namespace) -> int:
     from .embedded.server import run
 
-    run(host=args.host, port=args.port, max_streams=args.max_streams,
-        on_ready=lambda address: print(f"asr riva-local: serving on {address}", flush=True))
+    run(
+        host=args.host,
+        port=args.port,
+        max_streams=args.max_streams,
+        on_ready=lambda address: print(f"asr riva-local: serving on {address}", flush=True),
+    )
     return 0
 
 
@@ -188,10 +225,14 @@ def _parser() -> argparse.ArgumentParser:
 
     transcribe = commands.add_parser("transcribe", help="stream an audio file and print results")
     transcribe.add_argument("file", type=Path, help="WAV, FLAC or any file libsndfile reads")
-    transcribe.add_argument("--realtime", action="store_true",
-                            help="send audio no faster than real time, like a microphone")
-    transcribe.add_argument("--offline", action="store_true",
-                            help="recognise the whole file at once (Recognize)")
+    transcribe.add_argument(
+        "--realtime",
+        action="store_true",
+        help="send audio no faster than real time, like a microphone",
+    )
+    transcribe.add_argument(
+        "--offline", action="store_true", help="recognise the whole file at once (Recognize)"
+    )
     transcribe.add_argument("--json", action="store_true", help="print one JSON event per line")
     transcribe.add_argument("--chunk-ms", type=int, default=100, help="audio per message")
     _connection_flags(transcribe)
@@ -207,8 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     _connection_flags(health)
     health.set_defaults(run=lambda a: asyncio.run(_health(a)))
 
-    local = commands.add_parser("riva-local",
-                                help="serve the embedded Riva-compatible ASR server on CPU")
+    local = commands.add_parser(
+        "riva-local", help="serve the embedded Riva-compatible ASR server on CPU"
+    )
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     local.add_argument("--max-streams", type=int, default=8)
@@ -219,8 +261,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``asr`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     handler: Handler = args.run
     try:
         return handler(args)

@@ -165,8 +165,9 @@ class _DeliveredStatus:
         code, details = self.status
         if code in (grpc.StatusCode.OK, grpc.StatusCode.INTERNAL):
             return exc
-        return grpc.aio.AioRpcError(code, exc.initial_metadata(), exc.trailing_metadata(),
-                                    details=details)
+        return grpc.aio.AioRpcError(
+            code, exc.initial_metadata(), exc.trailing_metadata(), details=details
+        )
 
 
 class RivaASRClient:
@@ -180,8 +181,9 @@ class RivaASRClient:
     def __init__(self, settings: RivaSettings | None = None, **overrides: Any) -> None:
         base = settings if settings is not None else RivaSettings()
         # Validated like the environment would be (e.g. metadata given as text).
-        self.settings = (RivaSettings.model_validate(base.model_dump() | overrides)
-                         if overrides else base)
+        self.settings = (
+            RivaSettings.model_validate(base.model_dump() | overrides) if overrides else base
+        )
         self.retry_policy = RetryPolicy(
             attempts=self.settings.retry_attempts,
             initial_backoff=self.settings.retry_initial_backoff,
@@ -200,8 +202,12 @@ class RivaASRClient:
         self._connect()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -228,14 +234,20 @@ class RivaASRClient:
         async for attempt in retrying(self.retry_policy):
             with attempt, breaker_guard(self.breaker):
                 try:
-                    return await method(request, timeout=timeout or self.settings.timeout,
-                                        metadata=self._metadata)
+                    return await method(
+                        request, timeout=timeout or self.settings.timeout, metadata=self._metadata
+                    )
                 except grpc.aio.AioRpcError as exc:
                     raise from_grpc_error(exc) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def recognize(self, audio: bytes, options: RecognitionOptions | None = None, *,
-                        timeout: float | None = None) -> list[Final]:
+    async def recognize(
+        self,
+        audio: bytes,
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Final]:
         """Recognise a whole recording at once (Riva ``Recognize``).
 
         Args:
@@ -252,14 +264,21 @@ class RivaASRClient:
         response = await self._unary(self._connect().Recognize, request, timeout)
         return protocol.finals_from_recognize_response(response)
 
-    async def list_models(self, model_name: str = "", *, timeout: float | None = None,
-                          ) -> list[ModelInfo]:
+    async def list_models(
+        self,
+        model_name: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> list[ModelInfo]:
         """The ASR models the server offers (``GetRivaSpeechRecognitionConfig``)."""
         request = rasr.RivaSpeechRecognitionConfigRequest(model_name=model_name)
-        response = await self._unary(self._connect().GetRivaSpeechRecognitionConfig, request,
-                                     timeout)
-        return [ModelInfo(name=c.model_name, parameters=dict(c.parameters))
-                for c in response.model_config]
+        response = await self._unary(
+            self._connect().GetRivaSpeechRecognitionConfig, request, timeout
+        )
+        return [
+            ModelInfo(name=c.model_name, parameters=dict(c.parameters))
+            for c in response.model_config
+        ]
 
     async def health(self, service: str = _ASR_SERVICE, *, timeout: float | None = None) -> bool:
         """Whether the server reports ``service`` as SERVING (gRPC health protocol).
@@ -280,9 +299,13 @@ class RivaASRClient:
             return False
         return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
-    async def stream(self, audio: AsyncIterable[bytes] | Iterable[bytes],
-                     options: RecognitionOptions | None = None, *,
-                     timeout: float | None = None) -> AsyncIterator[Partial | Final]:
+    async def stream(
+        self,
+        audio: AsyncIterable[bytes] | Iterable[bytes],
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Partial | Final]:
         """Stream audio and yield results as they arrive (Riva ``StreamingRecognize``).
 
         The stream ends after ``audio`` is exhausted and the server has sent its last
@@ -310,13 +333,18 @@ class RivaASRClient:
                 if not source.replayable:
                     raise StreamInterruptedError(
                         "stream failed before its first result after more audio than can "
-                        "be replayed; start a new stream")
+                        "be replayed; start a new stream"
+                    )
                 async for event in self._stream_once(stub, source, config, timeout):
                     yield event
 
-    async def _stream_once(self, stub: rasr_grpc.RivaSpeechRecognitionStub,
-                           source: _ReplayableAudio, config: rasr.StreamingRecognitionConfig,
-                           timeout: float | None) -> AsyncIterator[Partial | Final]:
+    async def _stream_once(
+        self,
+        stub: rasr_grpc.RivaSpeechRecognitionStub,
+        source: _ReplayableAudio,
+        config: rasr.StreamingRecognitionConfig,
+        timeout: float | None,
+    ) -> AsyncIterator[Partial | Final]:
         async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
             yield rasr.StreamingRecognizeRequest(streaming_config=config)
             try:
@@ -326,8 +354,9 @@ class RivaASRClient:
                 source.error = exc
                 call.cancel()
 
-        call = stub.StreamingRecognize(requests(), timeout=timeout or self.settings.stream_timeout,
-                                       metadata=self._metadata)
+        call = stub.StreamingRecognize(
+            requests(), timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
+        )
         delivered = _DeliveredStatus(call)
         results_seen = False
         try:

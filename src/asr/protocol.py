@@ -52,8 +52,14 @@ def recognition_config(options: RecognitionOptions) -> rasr.RecognitionConfig:
         ep = options.endpointing
         # Proto3 scalars have no presence: only fields that were given are written, and
         # the server treats 0 as "use the model's default".
-        for name in ("start_history", "start_threshold", "stop_history", "stop_threshold",
-                     "stop_history_eou", "stop_threshold_eou"):
+        for name in (
+            "start_history",
+            "start_threshold",
+            "stop_history",
+            "stop_threshold",
+            "stop_history_eou",
+            "stop_threshold_eou",
+        ):
             value = getattr(ep, name)
             if value is not None:
                 setattr(config.endpointing_config, name, value)
@@ -76,8 +82,9 @@ def _words(words: Iterable[rasr.WordInfo]) -> tuple[Word, ...]:
     )
 
 
-def _alternatives(result: rasr.SpeechRecognitionResult | rasr.StreamingRecognitionResult,
-                  ) -> tuple[Alternative, ...]:
+def _alternatives(
+    result: rasr.SpeechRecognitionResult | rasr.StreamingRecognitionResult,
+) -> tuple[Alternative, ...]:
     return tuple(
         Alternative(text=alt.transcript.strip(), confidence=alt.confidence, words=_words(alt.words))
         for alt in result.alternatives
@@ -119,8 +126,11 @@ def events_from_response(response: rasr.StreamingRecognizeResponse) -> list[Part
             channel = result.channel_tag
     text = " ".join(t for t in interim_texts if t)
     if text:
-        events.append(Partial(text=text, stability=stability, audio_processed=audio_processed,
-                              channel=channel))
+        events.append(
+            Partial(
+                text=text, stability=stability, audio_processed=audio_processed, channel=channel
+            )
+        )
     return events
 
 

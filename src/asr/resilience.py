@@ -62,8 +62,9 @@ def retrying(policy: RetryPolicy) -> tenacity.AsyncRetrying:
     """
     return tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
-        wait=tenacity.wait_random_exponential(multiplier=policy.initial_backoff,
-                                              max=policy.max_backoff),
+        wait=tenacity.wait_random_exponential(
+            multiplier=policy.initial_backoff, max=policy.max_backoff
+        ),
         retry=tenacity.retry_if_exception(should_retry),
         before_sleep=_log_retry,
         reraise=True,

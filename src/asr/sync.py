@@ -29,8 +29,9 @@ class SyncRivaASRClient:
 
     def __init__(self, settings: RivaSettings | None = None, **overrides: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="asr-sync-client",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="asr-sync-client", daemon=True
+        )
         self._thread.start()
         self._client = RivaASRClient(settings, **overrides)
 
@@ -45,8 +46,12 @@ class SyncRivaASRClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -58,8 +63,13 @@ class SyncRivaASRClient:
         self._thread.join()
         self._loop.close()
 
-    def recognize(self, audio: bytes, options: RecognitionOptions | None = None, *,
-                  timeout: float | None = None) -> list[Final]:
+    def recognize(
+        self,
+        audio: bytes,
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Final]:
         """See :meth:`RivaASRClient.recognize`."""
         return self._run(self._client.recognize(audio, options, timeout=timeout))
 
@@ -71,8 +81,13 @@ class SyncRivaASRClient:
         """See :meth:`RivaASRClient.health`."""
         return self._run(self._client.health())
 
-    def stream(self, audio: Iterable[bytes], options: RecognitionOptions | None = None, *,
-               timeout: float | None = None) -> Iterator[Partial | Final]:
+    def stream(
+        self,
+        audio: Iterable[bytes],
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Partial | Final]:
         """See :meth:`RivaASRClient.stream`; ``audio`` may block (a microphone, pacing).
 
         Leaving the loop early cancels the stream.
@@ -81,8 +96,7 @@ class SyncRivaASRClient:
 
         async def pump() -> None:
             try:
-                async for event in self._client.stream(_threaded(audio), options,
-                                                       timeout=timeout):
+                async for event in self._client.stream(_threaded(audio), options, timeout=timeout):
                     events.put(event)
             except BaseException as exc:
                 events.put(exc)

@@ -1,0 +1,216 @@
+"""The client against the real embedded Riva-compatible server, on real speech."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from asr import (
+    Final,
+    InvalidArgumentError,
+    Partial,
+    RecognitionOptions,
+    RivaASRClient,
+    SyncRivaASRClient,
+    chunk_bytes,
+    load_pcm16,
+    paced,
+)
+from asr.audio import float32_to_pcm16, read_audio
+from asr.wer import normalize, word_error_rate
+
+from .conftest import SPEECH, ServerThread, load_set, scaled
+
+JFK = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+
+
+async def stream_text(
+    client: RivaASRClient, pcm: bytes, options: RecognitionOptions | None = None
+) -> str:
+    events = [e async for e in client.stream(chunk_bytes(pcm, 100), options)]
+    return " ".join(e.text for e in events if isinstance(e, Final))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["librispeech_mini", "ljspeech32"])
+async def test_streaming_wer_within_two_points_of_offline(
+    riva_server: ServerThread, name: str
+) -> None:
+    clips = load_set(name)
+    refs, streamed, offline = [], [], []
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        for clip in clips:
+            pcm = load_pcm16(clip.path)
+            refs.append(clip.text)
+            streamed.append(await stream_text(client, pcm))
+            offline.append(" ".join(f.text for f in await client.recognize(pcm, timeout=60)))
+    wer_stream = word_error_rate(refs, streamed)
+    wer_offline = word_error_rate(refs, offline)
+    print(f"{name}: streaming WER {wer_stream:.3%}, offline WER {wer_offline:.3%}")
+    assert wer_stream <= wer_offline + 0.02
+    # Whisper tiny.en on these sets measures 3.5 % and 7.5 % whole-clip (shared README).
+    assert wer_offline < 0.12
+
+
+async def test_partials_arrive_before_the_final(riva_server: ServerThread) -> None:
+    pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+    events: list[tuple[float, Partial | Final]] = []
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        start = time.monotonic()
+        async for event in client.stream(paced(chunk_bytes(pcm, 100), 32_000)):
+            events.append((time.monotonic() - start, event))
+    kinds = [e.type for _, e in events]
+    assert kinds.count("partial") >= 3, kinds
+    assert kinds[0] == "partial"
+    finals = [e for _, e in events if isinstance(e, Final)]
+    assert word_error_rate([JFK], [" ".join(f.text for f in finals)]) <= 0.1
+    # The first partial comes while the clip is still being spoken (11 s long).
+    assert events[0][0] < 6.0
+    # Partials grow along the speech: the last one before the first final has more words.
+    partials = [e.text for _, e in events if isinstance(e, Partial)]
+    assert len(partials[-1].split()) > len(partials[0].split())
+
+
+async def test_silence_gives_no_text(riva_server: ServerThread) -> None:
+    rng = np.random.default_rng(7)
+    quiet = (rng.standard_normal(16_000 * 4) * 0.001).astype(np.float32)  # -60 dBFS hiss
+    pcm = bytes(16_000 * 2 * 3) + float32_to_pcm16(quiet)
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        events = [e async for e in client.stream(chunk_bytes(pcm, 100))]
+    assert [e.text for e in events if e.text.strip()] == []
+
+
+async def test_several_utterances_give_several_finals(riva_server: ServerThread) -> None:
+    clips = load_set("librivox_ps5")[:3]
+    gap = np.zeros(16_000 * 2, np.float32)
+    parts: list[np.ndarray] = []
+    for clip in clips:
+        samples, _ = read_audio(clip.path)
+        parts += [samples, gap]
+    pcm = float32_to_pcm16(np.concatenate(parts))
+    options = RecognitionOptions(word_time_offsets=True)
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        events = [e async for e in client.stream(chunk_bytes(pcm, 100), options)]
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) >= len(clips)
+    hypothesis = " ".join(f.text for f in finals)
+    assert word_error_rate([" ".join(c.text for c in clips)], [hypothesis]) < 0.15
+    # Word times are relative to the stream, so later utterances start later.
+    starts = [f.start_ms for f in finals if f.start_ms is not None]
+    assert starts == sorted(starts) and len(starts) == len(finals)
+    assert finals[-1].start_ms is not None and finals[-1].start_ms > 10_000
+
+
+async def test_word_time_offsets(riva_server: ServerThread) -> None:
+    pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+    options = RecognitionOptions(word_time_offsets=True, automatic_punctuation=True)
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        finals = [
+            e async for e in client.stream(chunk_bytes(pcm, 100), options) if isinstance(e, Final)
+        ]
+    words = [w for f in finals for w in f.words]
+    assert normalize(" ".join(w.word for w in words)) == normalize(JFK)
+    assert all(0 <= w.start_ms <= w.end_ms <= 11_100 for w in words)
+    assert [w.start_ms for w in words] == sorted(w.start_ms for w in words)
+    assert all(w.confidence is not None and 0 < w.confidence <= 1 for w in words)
+    assert any(ch in " ".join(f.text for f in finals) for ch in ",.")  # punctuated
+
+
+async def test_resampled_input_is_recognised(riva_server: ServerThread) -> None:
+    pcm8k = load_pcm16(SPEECH / "jfk" / "jfk.wav", 8_000)
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        text = await stream_text(client, pcm8k, RecognitionOptions(sample_rate_hz=8_000))
+    assert word_error_rate([JFK], [text]) <= 0.15
+
+
+async def test_bad_audio_is_a_typed_error(riva_server: ServerThread) -> None:
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        with pytest.raises(InvalidArgumentError):
+            async for _ in client.stream([b"\x00\x01\x02"]):
+                pass
+        with pytest.raises(InvalidArgumentError):
+            await client.recognize(b"\x00\x00" * 1000, RecognitionOptions(language_code="de-DE"))
+
+
+async def test_models_and_health(riva_server: ServerThread) -> None:
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        assert await client.health()
+        models = await client.list_models()
+    assert models
+    assert any(m.streaming for m in models)
+    assert all(m.language_code and m.language_code.startswith("en") for m in models)
+
+
+def test_sync_client_against_embedded(riva_server: ServerThread) -> None:
+    pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+    with SyncRivaASRClient(uri=riva_server.uri) as client:
+        finals = [e for e in client.stream(chunk_bytes(pcm, 200)) if isinstance(e, Final)]
+        assert word_error_rate([JFK], [" ".join(f.text for f in finals)]) <= 0.1
+        assert client.list_models()
+
+
+def test_cli_transcribe_and_models(riva_server: ServerThread) -> None:
+    wav = SPEECH / "jfk" / "jfk.wav"
+    out = subprocess.run(
+        [sys.executable, "-m", "asr", "transcribe", str(wav), "--server", riva_server.uri],
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        check=True,
+    ).stdout
+    assert word_error_rate([JFK], [out]) <= 0.1
+    lines = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asr",
+            "transcribe",
+            str(wav),
+            "--server",
+            riva_server.uri,
+            "--json",
+            "--word-time-offsets",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        check=True,
+    ).stdout.splitlines()
+    assert '"type":"final"' in lines[-1]
+    assert '"start_ms"' in lines[-1]
+    models = subprocess.run(
+        [sys.executable, "-m", "asr", "models", "--server", riva_server.uri],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=True,
+    ).stdout
+    assert "language_code=en" in models
+
+
+def test_cli_reports_unreachable_server() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "asr", "models", "--server", "127.0.0.1:9", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        env={"RIVA_RETRY_ATTEMPTS": "1", "PATH": ""},
+    )
+    assert result.returncode == 2
+    assert "UnavailableError" in result.stderr
+
+
+async def test_concurrent_streams_share_one_client(riva_server: ServerThread) -> None:
+    pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        texts = await asyncio.gather(*(stream_text(client, pcm) for _ in range(3)))
+    for text in texts:
+        assert word_error_rate([JFK], [text]) <= 0.1
