@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -206,6 +207,59 @@ async def _health(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def _noise(spec: str) -> tuple[str, float]:
+    kind, _, snr = spec.partition(":")
+    if kind not in ("white", "pink") or not snr:
+        raise argparse.ArgumentTypeError(f"{spec!r}: use white:SNR_DB or pink:SNR_DB")
+    return kind, float(snr)
+
+
+async def _wer(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import GrpcTransport, load_corpus, mix_noise, run_set
+    from .evaluation import golden as goldens
+    from .evaluation.report import summary, write_reports
+
+    results = []
+    failed = False
+    async with RivaASRClient(_settings(args)) as client:
+        transport = GrpcTransport(client)
+        for folder in args.sets:
+            clips = load_corpus(folder)[: args.limit]
+            condition, transform = "clean", None
+            if args.noise:
+                kind, snr = args.noise
+                condition = f"{kind}@{snr:g}dB"
+
+                def transform(samples, index, kind=kind, snr=snr):  # type: ignore[no-untyped-def]
+                    return mix_noise(samples, snr, kind, seed=index)
+
+            with tqdm(total=len(clips), desc=folder.name, unit="clip", disable=args.quiet) as bar:
+                result = await run_set(
+                    transport,
+                    clips,
+                    name=folder.name,
+                    realtime=args.realtime,
+                    condition=condition,
+                    transform=transform,
+                    options=_options(args),
+                    progress=lambda _: bar.update(),
+                )
+            results.append(result)
+            print(json.dumps(summary(result)))
+            if args.golden:
+                problems = goldens.check(result, goldens.load(args.golden))
+                for problem in problems:
+                    print(f"REGRESSION {problem}", file=sys.stderr)
+                failed |= bool(problems)
+            if args.write_golden:
+                args.write_golden.write_text(json.dumps(goldens.make(result), indent=2) + "\n")
+    for path in write_reports(results, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _riva_local(args: argparse.Namespace) -> int:
     from .embedded.server import run
 
@@ -247,6 +301,33 @@ def _parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="check the server's gRPC health")
     _connection_flags(health)
     health.set_defaults(run=lambda a: asyncio.run(_health(a)))
+
+    wer = commands.add_parser(
+        "wer", help="stream speech sets and report WER and latency (golden runner)"
+    )
+    wer.add_argument(
+        "sets",
+        nargs="+",
+        type=Path,
+        help="folders with audio and refs.jsonl, e.g. ../shared/fixtures/speech/jfk",
+    )
+    wer.add_argument("--realtime", action="store_true", help="pace audio at real time")
+    wer.add_argument("--noise", type=_noise, help="mix noise in: white:SNR_DB or pink:SNR_DB")
+    wer.add_argument("--limit", type=int, help="only the first N clips of each set")
+    wer.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="folder for wer.json, wer.md and wer-latency.png",
+    )
+    wer.add_argument(
+        "--golden", type=Path, help="golden file to check against; exit 1 on regression"
+    )
+    wer.add_argument("--write-golden", type=Path, help="write a golden file from this run")
+    wer.add_argument("--quiet", action="store_true", help="no progress bar")
+    _connection_flags(wer)
+    _recognition_flags(wer)
+    wer.set_defaults(run=lambda a: asyncio.run(_wer(a)))
 
     local = commands.add_parser(
         "riva-local", help="serve the embedded Riva-compatible ASR server on CPU"

@@ -1,0 +1,70 @@
+"""Golden files: expected transcripts and WER thresholds per clip, checked for regressions.
+
+A golden file (``tests/golden/<set>-<condition>.json``)::
+
+    {"set": "librispeech_mini", "condition": "clean", "max_wer": 0.06,
+     "clips": {"1089-134686-0000": {"expected": "...", "max_wer": 0.1}, ...}}
+
+``expected`` is what the engine produced when the file was written (for reading diffs);
+the thresholds are what a run must stay under.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .runner import SetResult
+
+__all__ = ["check", "load", "make"]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def check(result: SetResult, golden: dict[str, Any]) -> list[str]:
+    """Every way ``result`` falls short of ``golden``; empty when it passes."""
+    problems = []
+    for clip in result.clips:
+        spec = golden["clips"].get(clip.id)
+        if spec is None:
+            continue
+        if clip.error is not None:
+            problems.append(f"{clip.id}: {clip.error}")
+        elif clip.wer is not None and clip.wer > spec["max_wer"]:
+            problems.append(
+                f"{clip.id}: WER {clip.wer:.1%} > {spec['max_wer']:.1%} "
+                f"(got {clip.hypothesis!r}, golden {spec['expected']!r})"
+            )
+        elif clip.wer is None and spec.get("expected") == "" and clip.hypothesis:
+            problems.append(f"{clip.id}: expected no text, got {clip.hypothesis!r}")
+    if result.wer is not None and result.wer > golden["max_wer"]:
+        problems.append(f"set WER {result.wer:.1%} > {golden['max_wer']:.1%}")
+    return problems
+
+
+def make(
+    result: SetResult,
+    *,
+    margin: float = 0.05,
+    set_margin: float = 0.02,
+) -> dict[str, Any]:
+    """A golden file from a run: thresholds are the measured WER plus a margin."""
+    clips = {}
+    for clip in result.clips:
+        measured = clip.wer if clip.wer is not None else 0.0
+        clips[clip.id] = {
+            "expected": clip.hypothesis,
+            "max_wer": math.ceil((measured + margin) * 100) / 100,
+        }
+    set_wer = result.wer if result.wer is not None else 0.0
+    return {
+        "set": result.name,
+        "condition": result.condition,
+        "max_wer": math.ceil((set_wer + set_margin) * 100) / 100,
+        "clips": clips,
+    }
