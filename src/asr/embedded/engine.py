@@ -1,0 +1,157 @@
+"""The speech-to-text engine behind the embedded server: a small Protocol and Whisper.
+
+An :class:`Engine` turns one utterance of 16 kHz mono float32 audio (at most 30 s) into a
+:class:`Transcription`. It is called from worker threads, so implementations must allow
+concurrent calls. :class:`WhisperEngine` runs Whisper tiny.en with faster-whisper on CPU;
+another engine only needs to implement :meth:`Engine.transcribe`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from .model import load_whisper
+
+__all__ = ["Engine", "Transcription", "WhisperEngine", "WordTiming"]
+
+Float32Array = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """One word with times in seconds from the start of the audio passed to the engine."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """What an engine heard in one utterance.
+
+    Attributes:
+        text: Cased, punctuated text; empty when nothing was recognised.
+        confidence: In (0, 1]; for Whisper ``exp`` of the mean token log-probability.
+        words: Per-word timings, only when they were asked for.
+    """
+
+    text: str
+    confidence: float = 0.0
+    words: tuple[WordTiming, ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A speech recogniser for single utterances, safe to call from several threads."""
+
+    @property
+    def name(self) -> str:
+        """Short engine name, e.g. ``"whisper-tiny.en"``; model names derive from it."""
+        ...
+
+    def transcribe(
+        self,
+        audio: Float32Array,
+        *,
+        word_timestamps: bool = False,
+        hotwords: str | None = None,
+        draft: bool = False,
+    ) -> Transcription:
+        """Recognise ``audio`` (16 kHz mono float32, at most 30 s).
+
+        Args:
+            audio: The utterance.
+            word_timestamps: Also return per-word timings.
+            hotwords: Words or phrases to favour, space separated.
+            draft: An interim hypothesis that will be replaced: trade accuracy for speed.
+        """
+        ...
+
+
+class WhisperEngine:
+    """Whisper tiny.en (CTranslate2 int8) via faster-whisper, on CPU.
+
+    Args:
+        cpu_threads: Threads per decode; 0 means half the CPU cores.
+        num_workers: Decodes that can run in parallel (the server's decode pool size).
+        beam_size: Beam width for finals; drafts always use greedy decoding.
+        no_speech_threshold: Segments whose no-speech probability is above this *and* whose
+            mean log-probability is below ``log_prob_threshold`` are dropped, as Whisper's
+            own hallucination guard does on silence and noise.
+        log_prob_threshold: See ``no_speech_threshold``.
+    """
+
+    def __init__(
+        self,
+        *,
+        cpu_threads: int = 0,
+        num_workers: int = 2,
+        beam_size: int = 1,
+        no_speech_threshold: float = 0.6,
+        log_prob_threshold: float = -1.0,
+    ) -> None:
+        self._model: Any = load_whisper(cpu_threads, num_workers)
+        self.num_workers = num_workers
+        self.beam_size = beam_size
+        self.no_speech_threshold = no_speech_threshold
+        self.log_prob_threshold = log_prob_threshold
+
+    @property
+    def name(self) -> str:
+        return "whisper-tiny.en"
+
+    def transcribe(
+        self,
+        audio: Float32Array,
+        *,
+        word_timestamps: bool = False,
+        hotwords: str | None = None,
+        draft: bool = False,
+    ) -> Transcription:
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=1 if draft else self.beam_size,
+            # Greedy without temperature fallback for drafts: they are replaced within a
+            # second, so a rare bad one is cheaper than a decode that takes 5x longer.
+            temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
+            condition_on_previous_text=False,
+            vad_filter=False,  # the server's own Silero VAD has already cut the utterance
+            without_timestamps=draft,
+            word_timestamps=word_timestamps and not draft,
+            hotwords=hotwords or None,
+            no_speech_threshold=self.no_speech_threshold,
+            log_prob_threshold=self.log_prob_threshold,
+        )
+        texts: list[str] = []
+        words: list[WordTiming] = []
+        logprob_sum = 0.0
+        token_count = 0
+        for segment in segments:
+            if (
+                segment.no_speech_prob > self.no_speech_threshold
+                and segment.avg_logprob < self.log_prob_threshold
+            ):
+                continue  # silence or noise that Whisper tends to fill with "Thank you."
+            text = segment.text.strip()
+            if not text:
+                continue
+            texts.append(text)
+            n = max(1, len(segment.tokens))
+            logprob_sum += segment.avg_logprob * n
+            token_count += n
+            for w in segment.words or ():
+                words.append(
+                    WordTiming(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                )
+        if not texts:
+            return Transcription("")
+        confidence = math.exp(logprob_sum / token_count) if token_count else 0.0
+        return Transcription(" ".join(texts), min(1.0, confidence), tuple(words))

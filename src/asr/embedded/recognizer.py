@@ -1,0 +1,407 @@
+"""Per-stream recognition state: audio and VAD probabilities in, decode jobs and results out.
+
+Sans-I/O: :class:`Recognizer` never runs a model or touches a socket. The caller feeds it
+16 kHz audio with the VAD probability of every 512-sample frame that audio completes, runs
+the :class:`DecodeJob` objects it returns on an engine (in any order, possibly dropping the
+stale ones that :meth:`Recognizer.wanted` rejects), and hands each transcription back to
+:meth:`Recognizer.complete`, which returns the results to send, finals always in
+utterance order.
+
+Positions are stream-absolute sample offsets, so word times are relative to the start of
+the stream's audio whatever happened before.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+from .endpointer import (
+    EndOfUtterance,
+    Endpointer,
+    EndpointParams,
+    SpeechEnded,
+    SpeechResumed,
+    SpeechStarted,
+)
+from .engine import Transcription, WordTiming
+from .vad import FRAME_SAMPLES
+
+__all__ = [
+    "DecodeJob",
+    "FinalResult",
+    "InterimResult",
+    "JobKind",
+    "Recognizer",
+    "RecognizerConfig",
+    "Result",
+    "Step",
+]
+
+SAMPLE_RATE = 16_000
+
+Float32Array = npt.NDArray[np.float32]
+
+
+class JobKind(Enum):
+    """What a decode is for; the value is its scheduling priority (lower runs first)."""
+
+    FINAL = 0
+    SPECULATIVE = 1
+    PARTIAL = 2
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DecodeJob:
+    """One utterance's audio to decode.
+
+    Attributes:
+        job_id: Unique within the stream, increasing.
+        utterance: The utterance it belongs to (1, 2, ...).
+        kind: Final, speculative final (started at a first-pass end of utterance) or partial.
+        audio: 16 kHz mono float32 samples ``[start_sample, end_sample)`` of the stream.
+        start_sample: Stream-absolute offset of ``audio[0]``.
+        end_sample: Stream-absolute offset one past the last sample.
+    """
+
+    job_id: int
+    utterance: int
+    kind: JobKind
+    audio: Float32Array
+    start_sample: int
+    end_sample: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind is not JobKind.PARTIAL
+
+
+@dataclass(frozen=True, slots=True)
+class InterimResult:
+    """A partial hypothesis for the utterance in progress.
+
+    Attributes:
+        utterance: Which utterance.
+        text: The engine's text for the audio so far.
+        stability: Share of its words that agree with the previous partial, in [0, 1].
+        audio_processed: Seconds of stream audio received when it was produced.
+    """
+
+    utterance: int
+    text: str
+    stability: float
+    audio_processed: float
+
+
+@dataclass(frozen=True, slots=True)
+class FinalResult:
+    """The settled transcript of one utterance.
+
+    Attributes:
+        utterance: Which utterance.
+        transcription: The engine's output, word times made stream-absolute (seconds).
+        start: Stream time (seconds) where the decoded audio began.
+        end: Stream time (seconds) where it ended.
+        audio_processed: Seconds of stream audio received when it was produced.
+    """
+
+    utterance: int
+    transcription: Transcription
+    start: float
+    end: float
+    audio_processed: float
+
+
+Result = InterimResult | FinalResult
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one call produced: decode jobs to run and results ready to send."""
+
+    jobs: list[DecodeJob]
+    results: list[Result]
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizerConfig:
+    """How a stream is cut into utterances and when it is decoded.
+
+    Attributes:
+        endpoint: Endpointing parameters (Riva ``EndpointingConfig`` merged onto defaults).
+        interim_results: Produce partial decodes while speech goes on.
+        partial_interval_ms: New utterance audio between two partial decodes.
+        speculative: Start the final's decode at the first-pass end of utterance.
+        preroll_ms: Audio kept before the detected speech start (soft onsets, VAD lag).
+        postroll_ms: Audio kept after the last speech frame; ``None`` means the
+            end-of-utterance window, so a speculative decode covers exactly the audio the
+            final would, and can be reused as is.
+        min_speech_ms: Utterances with less speech than this are dropped undecoded: clicks
+            and breaths that would make Whisper hallucinate.
+        soft_max_utterance_s: Past this length an utterance is cut at the first
+            non-speech frame.
+        max_utterance_s: Hard cut, below Whisper's 30 s window including pre-roll.
+    """
+
+    endpoint: EndpointParams = EndpointParams()
+    interim_results: bool = True
+    partial_interval_ms: int = 1000
+    speculative: bool = True
+    preroll_ms: int = 300
+    postroll_ms: int | None = None
+    min_speech_ms: int = 200
+    soft_max_utterance_s: float = 20.0
+    max_utterance_s: float = 28.0
+
+
+class Recognizer:
+    """The sans-I/O recogniser of one stream.
+
+    Args:
+        config: Cutting and decoding policy.
+    """
+
+    def __init__(self, config: RecognizerConfig | None = None) -> None:
+        self.config = c = config or RecognizerConfig()
+        self.endpointer = Endpointer(c.endpoint)
+        ep = c.endpoint
+        self._preroll = c.preroll_ms * SAMPLE_RATE // 1000
+        post_ms = (
+            c.postroll_ms
+            if c.postroll_ms is not None
+            else (ep.frames(ep.stop_history_eou) * ep.frame_ms)
+        )
+        self._postroll = post_ms * SAMPLE_RATE // 1000
+        self._interval = max(1, c.partial_interval_ms * SAMPLE_RATE // 1000)
+        self._min_speech_frames = ep.frames(c.min_speech_ms)
+        self._soft_max = int(c.soft_max_utterance_s * SAMPLE_RATE)
+        self._hard_max = int(c.max_utterance_s * SAMPLE_RATE)
+        # Audio kept while idle: pre-roll plus the start window the start frame can lie in.
+        self._keep = self._preroll + (ep.frames(ep.start_history) + 2) * FRAME_SAMPLES
+
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0
+        self.received = 0
+        """Samples received so far."""
+        self._frames = 0
+        self._job_ids = 0
+        self.utterance = 0
+        """Id of the current or last utterance (0 before the first)."""
+        self._open = False
+        self._utt_start = 0
+        self._speech_frames = 0
+        self._next_partial = 0
+        self._latest_partial = -1
+        self._last_partial_words: list[str] = []
+        self._emitted_partial = -1
+        self._spec: DecodeJob | None = None
+        self._spec_result: Transcription | None = None
+        self._final_job: dict[int, int] = {}
+        self._final_order: deque[int] = deque()
+        self._ready: dict[int, FinalResult | None] = {}
+        self.finished = False
+
+    # -- input -----------------------------------------------------------------------------
+
+    @property
+    def audio_processed(self) -> float:
+        """Seconds of audio received so far (Riva ``audio_processed``)."""
+        return self.received / SAMPLE_RATE
+
+    @property
+    def idle(self) -> bool:
+        """No final is still being decoded."""
+        return not self._final_order
+
+    def feed(self, samples: Float32Array, probs: npt.NDArray[np.float32]) -> Step:
+        """Add audio and the VAD probabilities of the frames it completed.
+
+        Args:
+            samples: The next 16 kHz mono float32 samples of the stream.
+            probs: One speech probability per 512-sample frame completed by ``samples``
+                (frames are counted from the start of the stream).
+
+        Returns:
+            Decode jobs to run (finals before partials) and any results already ready (a
+            speculative final whose decode finished before the end was confirmed).
+        """
+        if self.finished:
+            raise RuntimeError("feed() after finish()")
+        self._buf = np.concatenate([self._buf, np.asarray(samples, np.float32)])
+        self.received += len(samples)
+        if (self._frames + len(probs)) * FRAME_SAMPLES > self.received:
+            raise ValueError("more VAD frames than audio")
+        jobs: list[DecodeJob] = []
+        for prob in probs:
+            jobs.extend(self._frame(float(prob)))
+        if not self._open:
+            self._trim(self.received - self._keep)
+        # Only the newest partial can still be wanted by the time it runs.
+        partials = [j for j in jobs if j.kind is JobKind.PARTIAL]
+        jobs = [j for j in jobs if j.kind is not JobKind.PARTIAL] + partials[-1:]
+        return Step(jobs, self._release())
+
+    def finish(self) -> Step:
+        """The client half-closed: flush the utterance in progress as a final."""
+        if self.finished or not self._open:
+            self.finished = True
+            return Step([], [])
+        self.finished = True
+        end = min(self.endpointer.last_speech_end * FRAME_SAMPLES + self._postroll, self.received)
+        if self.endpointer.last_speech_end * FRAME_SAMPLES >= self._frames * FRAME_SAMPLES:
+            end = self.received  # still speaking at the end: keep the unscored tail too
+        return Step(self._close(end), self._release())
+
+    def _frame(self, prob: float) -> list[DecodeJob]:
+        self._frames += 1
+        now = self._frames * FRAME_SAMPLES
+        jobs: list[DecodeJob] = []
+        for event in self.endpointer.push(prob):
+            if isinstance(event, SpeechStarted):
+                self._open_utterance(max(0, event.frame * FRAME_SAMPLES - self._preroll))
+            elif isinstance(event, EndOfUtterance):
+                if self.config.speculative and self._enough_speech():
+                    end = min(event.end_frame * FRAME_SAMPLES + self._postroll, now)
+                    self._spec = self._job(JobKind.SPECULATIVE, end)
+                    self._spec_result = None
+                    jobs.append(self._spec)
+            elif isinstance(event, SpeechResumed):
+                self._spec = self._spec_result = None
+            elif isinstance(event, SpeechEnded):
+                jobs.extend(self._close(min(event.end_frame * FRAME_SAMPLES + self._postroll, now)))
+        if not self._open:
+            return jobs
+        if prob >= self.config.endpoint.neg_threshold:
+            self._speech_frames += 1
+        length = now - self._utt_start
+        if length >= self._hard_max or (
+            length >= self._soft_max and prob < self.config.endpoint.neg_threshold
+        ):
+            # Whisper sees at most 30 s: cut here and go on with a new utterance.
+            jobs.extend(self._close(now))
+            self._open_utterance(now)
+            self._speech_frames = self._min_speech_frames  # it is mid-speech already
+            self.endpointer.restart()
+            return jobs
+        if (
+            self.config.interim_results
+            and self._spec is None
+            and now >= self._next_partial
+            and self._enough_speech()
+        ):
+            self._next_partial = now + self._interval
+            job = self._job(JobKind.PARTIAL, now)
+            self._latest_partial = job.job_id
+            jobs.append(job)
+        return jobs
+
+    def _enough_speech(self) -> bool:
+        return self._speech_frames >= self._min_speech_frames
+
+    def _open_utterance(self, start: int) -> None:
+        self.utterance += 1
+        self._open = True
+        self._utt_start = max(start, self._buf_start)
+        self._speech_frames = 0
+        self._next_partial = self._utt_start + self._interval
+        self._latest_partial = -1
+        self._last_partial_words = []
+        self._spec = self._spec_result = None
+
+    def _close(self, end: int) -> list[DecodeJob]:
+        self._open = False
+        utt = self.utterance
+        spec, spec_result = self._spec, self._spec_result
+        self._spec = self._spec_result = None
+        if not self._enough_speech():
+            return []
+        self._final_order.append(utt)
+        if spec is not None and spec.end_sample == end:
+            self._final_job[utt] = spec.job_id
+            if spec_result is not None:
+                self._ready[utt] = self._final(spec, spec_result)
+            return []
+        job = self._job(JobKind.FINAL, end)
+        self._final_job[utt] = job.job_id
+        return [job]
+
+    def _job(self, kind: JobKind, end: int) -> DecodeJob:
+        self._job_ids += 1
+        start = self._utt_start
+        audio = self._buf[start - self._buf_start : end - self._buf_start].copy()
+        return DecodeJob(self._job_ids, self.utterance, kind, audio, start, end)
+
+    def _trim(self, keep_from: int) -> None:
+        cut = keep_from - self._buf_start
+        if cut > SAMPLE_RATE:  # trim in steps of a second or more, not every chunk
+            self._buf = self._buf[cut:].copy()
+            self._buf_start = keep_from
+
+    # -- results ---------------------------------------------------------------------------
+
+    def wanted(self, job: DecodeJob) -> bool:
+        """Whether ``job`` is still worth running (ask just before running it).
+
+        A partial is stale once a newer partial exists or its utterance has ended or is
+        being finalised; a speculative final is stale once speech resumed.
+        """
+        if job.kind is JobKind.PARTIAL:
+            return (
+                job.utterance == self.utterance
+                and self._open
+                and self._spec is None
+                and job.job_id == self._latest_partial
+            )
+        if job.kind is JobKind.SPECULATIVE:
+            return self._spec is job or self._final_job.get(job.utterance) == job.job_id
+        return True
+
+    def complete(self, job: DecodeJob, result: Transcription) -> list[Result]:
+        """Take a job's transcription; return the results now ready to send, in order."""
+        if job.kind is JobKind.PARTIAL:
+            if (
+                job.utterance != self.utterance
+                or not self._open
+                or job.job_id <= self._emitted_partial
+                or not result.text
+            ):
+                return []
+            self._emitted_partial = job.job_id
+            words = result.text.split()
+            agree = 0
+            for old, new in zip(self._last_partial_words, words, strict=False):
+                if old != new:
+                    break
+                agree += 1
+            self._last_partial_words = words
+            return [
+                InterimResult(job.utterance, result.text, agree / len(words), self.audio_processed)
+            ]
+        if self._final_job.get(job.utterance) == job.job_id:
+            self._ready[job.utterance] = self._final(job, result)
+        elif self._spec is job:
+            self._spec_result = result  # the end has not come yet; kept until it does
+        return self._release()
+
+    def _final(self, job: DecodeJob, result: Transcription) -> FinalResult:
+        offset = job.start_sample / SAMPLE_RATE
+        end = job.end_sample / SAMPLE_RATE
+        words = tuple(
+            WordTiming(w.word, min(end, offset + w.start), min(end, offset + w.end), w.probability)
+            for w in result.words
+        )
+        return FinalResult(job.utterance, replace(result, words=words), offset, end, 0.0)
+
+    def _release(self) -> list[Result]:
+        out: list[Result] = []
+        while self._final_order and self._final_order[0] in self._ready:
+            utt = self._final_order.popleft()
+            final = self._ready.pop(utt)
+            self._final_job.pop(utt, None)
+            if final is not None and final.transcription.text:
+                out.append(replace(final, audio_processed=self.audio_processed))
+        return out

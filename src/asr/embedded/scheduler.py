@@ -1,0 +1,133 @@
+"""Run decodes on a small thread pool, most urgent first, dropping the stale ones.
+
+All scheduling happens on the event loop; only the engine call runs in a worker thread.
+Jobs are taken in priority order (finals before speculative finals before partials, FIFO
+within a priority), and each job's ``wanted`` check is asked when its turn comes: a partial
+superseded while it waited is dropped without running. A slow machine therefore produces
+fewer partials, never a growing backlog, and finals never wait behind partials that are
+still queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["DecodeScheduler"]
+
+logger = logging.getLogger("asr.embedded.scheduler")
+
+T = TypeVar("T")
+
+
+@dataclass(order=True)
+class _Item(Generic[T]):
+    priority: int
+    seq: int
+    run: Callable[[], T] = field(compare=False)
+    wanted: Callable[[], bool] = field(compare=False)
+    future: asyncio.Future[T | None] = field(compare=False)
+
+
+class DecodeScheduler:
+    """A priority queue of blocking calls in front of ``workers`` threads.
+
+    Args:
+        workers: Calls that run at once; match the engine's parallelism.
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._heap: list[_Item[object]] = []
+        self._seq = itertools.count()
+        self._ready: asyncio.Condition | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped = 0
+        """Jobs dropped as stale when their turn came."""
+        self.ran = 0
+        """Jobs run."""
+
+    async def start(self) -> None:
+        """Start the worker coroutines on the running loop."""
+        self._ready = asyncio.Condition()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-decode")
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"asr-decode-{i}") for i in range(self.workers)
+        ]
+
+    async def close(self) -> None:
+        """Stop the workers; queued calls resolve to ``None``, running ones finish."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for item in self._heap:
+            if not item.future.done():
+                item.future.set_result(None)
+        self._heap.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(
+        self,
+        priority: int,
+        run: Callable[[], T],
+        wanted: Callable[[], bool],
+    ) -> asyncio.Future[T | None]:
+        """Queue ``run``; its future resolves to the result, or ``None`` if it was dropped.
+
+        Args:
+            priority: Lower runs first.
+            run: The blocking call (runs in a worker thread).
+            wanted: Asked on the loop just before running; ``False`` drops the call.
+        """
+        if self._ready is None:
+            raise RuntimeError("DecodeScheduler.start() was not called")
+        future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+        item = _Item(priority, next(self._seq), run, wanted, future)
+        heapq.heappush(self._heap, item)  # type: ignore[misc]
+        asyncio.get_running_loop().create_task(self._notify())
+        return future
+
+    @property
+    def queued(self) -> int:
+        return len(self._heap)
+
+    async def _notify(self) -> None:
+        assert self._ready is not None
+        async with self._ready:
+            self._ready.notify()
+
+    async def _worker(self) -> None:
+        assert self._ready is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            async with self._ready:
+                await self._ready.wait_for(lambda: bool(self._heap))
+                item = heapq.heappop(self._heap)
+            if item.future.done():  # the caller gave up (stream cancelled)
+                continue
+            if not item.wanted():
+                self.dropped += 1
+                item.future.set_result(None)
+                continue
+            self.ran += 1
+            try:
+                result = await loop.run_in_executor(self._pool, item.run)
+            except asyncio.CancelledError:
+                if not item.future.done():
+                    item.future.set_result(None)
+                raise
+            except Exception as exc:  # delivered to the caller, who fails its stream
+                if not item.future.done():
+                    item.future.set_exception(exc)
+                continue
+            if not item.future.done():
+                item.future.set_result(result)

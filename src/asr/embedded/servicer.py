@@ -1,0 +1,349 @@
+"""The ``nvidia.riva.asr.RivaSpeechRecognition`` servicer on ``grpc.aio``.
+
+Thin I/O: it parses requests (:mod:`.requests`), decodes audio (:mod:`.audio_input`),
+scores it with the VAD (:mod:`.vad`), lets the sans-I/O :class:`~.recognizer.Recognizer`
+decide what to decode, runs decodes on the shared :class:`~.scheduler.DecodeScheduler` and
+writes responses. Per-stream state lives in a :class:`StreamSession`, never on the servicer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import riva.client.proto.riva_asr_pb2 as rasr
+import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
+
+from ..errors import InvalidArgumentError
+from .audio_input import StreamAudioDecoder, decode_audio_file
+from .endpointer import EndpointParams
+from .engine import Engine, Transcription
+from .recognizer import (
+    DecodeJob,
+    FinalResult,
+    InterimResult,
+    JobKind,
+    Recognizer,
+    RecognizerConfig,
+    Result,
+    Step,
+)
+from .requests import (
+    ModelCatalog,
+    RequestOptions,
+    final_result,
+    interim_result,
+    parse_config,
+    speech_results,
+)
+from .scheduler import DecodeScheduler
+from .vad import SileroVAD
+
+__all__ = ["RivaASRServicer", "ServicerConfig", "StreamSession"]
+
+logger = logging.getLogger("asr.embedded.servicer")
+
+_stream_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicerConfig:
+    """Server-wide recognition settings.
+
+    Attributes:
+        max_streams: Concurrent ``StreamingRecognize`` calls; more get RESOURCE_EXHAUSTED.
+        partial_interval_ms: New speech audio between two interim results.
+        endpoint: Endpointing defaults for fields a request leaves at 0.
+        speculative: Decode finals speculatively at the first-pass end of utterance.
+    """
+
+    max_streams: int = 8
+    partial_interval_ms: int = 1000
+    endpoint: EndpointParams = EndpointParams()
+    speculative: bool = True
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class StreamSession:
+    """One ``StreamingRecognize`` call: its audio decoder, VAD, recogniser and decodes."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        scheduler: DecodeScheduler,
+        catalog: ModelCatalog,
+        config: ServicerConfig,
+    ) -> None:
+        self.id = next(_stream_ids)
+        self.log = logging.LoggerAdapter(logger, {"stream": self.id})
+        self._engine = engine
+        self._scheduler = scheduler
+        self._catalog = catalog
+        self._config = config
+        self._outbox: asyncio.Queue[rasr.StreamingRecognizeResponse | _Abort | None] = (
+            asyncio.Queue()
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._closed = False
+        self.options: RequestOptions | None = None
+        self.recognizer: Recognizer | None = None
+
+    async def run(
+        self,
+        requests: AsyncIterable[rasr.StreamingRecognizeRequest],
+    ) -> AsyncIterator[rasr.StreamingRecognizeResponse]:
+        """Yield the responses for ``requests``.
+
+        Raises:
+            _Abort: The stream must end with a non-OK status.
+        """
+        iterator = aiter(requests)
+        first = await anext(iterator, None)
+        if first is None:
+            return
+        if not first.HasField("streaming_config"):
+            raise _Abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "the first StreamingRecognizeRequest must carry streaming_config",
+            )
+        streaming = first.streaming_config
+        try:
+            options = parse_config(
+                streaming.config,
+                streaming=True,
+                catalog=self._catalog,
+                defaults=self._config.endpoint,
+            )
+        except InvalidArgumentError as exc:
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
+        self.options = options
+        self.recognizer = Recognizer(
+            RecognizerConfig(
+                endpoint=options.endpoint,
+                interim_results=streaming.interim_results,
+                partial_interval_ms=self._config.partial_interval_ms,
+                speculative=self._config.speculative,
+            )
+        )
+        self.log.debug("stream %d started: %s", self.id, options)
+        reader = asyncio.create_task(self._read(iterator), name=f"asr-stream-{self.id}")
+        try:
+            while True:
+                item = await self._outbox.get()
+                if item is None:
+                    break
+                if isinstance(item, _Abort):
+                    raise item
+                yield item
+        finally:
+            self._closed = True
+            reader.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            self.log.debug("stream %d closed", self.id)
+
+    async def _read(self, requests: AsyncIterator[rasr.StreamingRecognizeRequest]) -> None:
+        assert self.options is not None and self.recognizer is not None
+        rec = self.recognizer
+        decoder = StreamAudioDecoder(
+            encoding=self.options.encoding,
+            sample_rate=self.options.sample_rate,
+            channels=self.options.channels,
+        )
+        vad = SileroVAD()
+        try:
+            async for request in requests:
+                if request.HasField("streaming_config"):
+                    raise InvalidArgumentError(
+                        "streaming_config may only be sent in the first request"
+                    )
+                samples = decoder.feed(request.audio_content)
+                if samples.size:
+                    self._handle(rec.feed(samples, vad.process(samples)))
+            samples = decoder.finish()
+            if samples.size:
+                self._handle(rec.feed(samples, vad.process(samples)))
+            self._handle(rec.finish())
+            self.log.debug(
+                "stream %d half-closed after %.2f s of audio", self.id, rec.audio_processed
+            )
+            while not rec.idle:
+                changed = self._changed
+                await changed.wait()
+            self._outbox.put_nowait(None)
+        except InvalidArgumentError as exc:
+            self._outbox.put_nowait(_Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.exception("stream %d failed", self.id)
+            self._outbox.put_nowait(_Abort(grpc.StatusCode.INTERNAL, f"server error: {exc}"))
+
+    def _handle(self, step: Step) -> None:
+        for job in step.jobs:
+            task = asyncio.create_task(self._decode(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._send(step.results)
+
+    def _send(self, results: list[Result]) -> None:
+        assert self.options is not None
+        for result in results:
+            if isinstance(result, InterimResult):
+                self._outbox.put_nowait(interim_result(result, self.options))
+            else:
+                self.log.debug(
+                    "stream %d final %d: %r", self.id, result.utterance, result.transcription.text
+                )
+                self._outbox.put_nowait(final_result(result, self.options))
+
+    def _wanted(self, job: DecodeJob) -> bool:
+        assert self.recognizer is not None
+        return not self._closed and self.recognizer.wanted(job)
+
+    async def _decode(self, job: DecodeJob) -> None:
+        assert self.options is not None and self.recognizer is not None
+        run = functools.partial(
+            self._engine.transcribe,
+            job.audio,
+            word_timestamps=self.options.word_time_offsets,
+            hotwords=self.options.hotwords,
+            draft=job.kind is JobKind.PARTIAL,
+        )
+        try:
+            result = await self._scheduler.submit(
+                job.kind.value, run, functools.partial(self._wanted, job)
+            )
+        except Exception as exc:
+            self.log.exception("stream %d: decode failed", self.id)
+            self._outbox.put_nowait(_Abort(grpc.StatusCode.INTERNAL, f"decode failed: {exc}"))
+            return
+        if result is not None and not self._closed:
+            self._send(self.recognizer.complete(job, result))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
+class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
+    """``StreamingRecognize``, ``Recognize`` and ``GetRivaSpeechRecognitionConfig``.
+
+    Args:
+        engine: The recogniser, shared by all calls.
+        scheduler: The decode pool, shared by all calls.
+        config: Capacity and endpointing defaults.
+    """
+
+    def __init__(
+        self, *, engine: Engine, scheduler: DecodeScheduler, config: ServicerConfig
+    ) -> None:
+        self._engine = engine
+        self._scheduler = scheduler
+        self._config = config
+        self.catalog = ModelCatalog(engine.name)
+        self.active_streams = 0
+
+    async def StreamingRecognize(
+        self,
+        request_iterator: AsyncIterable[rasr.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[rasr.StreamingRecognizeResponse]:
+        if self.active_streams >= self._config.max_streams:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is at its limit of {self._config.max_streams} concurrent "
+                "streams; retry later",
+            )
+        self.active_streams += 1
+        session = StreamSession(
+            engine=self._engine,
+            scheduler=self._scheduler,
+            catalog=self.catalog,
+            config=self._config,
+        )
+        try:
+            async for response in session.run(request_iterator):
+                yield response
+        except _Abort as exc:
+            session.log.info("stream %d ends with %s: %s", session.id, exc.code.name, exc.details)
+            await context.abort(exc.code, exc.details)
+        finally:
+            self.active_streams -= 1
+
+    async def Recognize(
+        self, request: rasr.RecognizeRequest, context: grpc.aio.ServicerContext
+    ) -> rasr.RecognizeResponse:
+        loop = asyncio.get_running_loop()
+        try:
+            options = parse_config(
+                request.config,
+                streaming=False,
+                catalog=self.catalog,
+                defaults=self._config.endpoint,
+            )
+            samples = await loop.run_in_executor(
+                None,
+                functools.partial(
+                    decode_audio_file,
+                    request.audio,
+                    encoding=options.encoding,
+                    sample_rate=options.sample_rate,
+                    channels=options.channels,
+                ),
+            )
+        except InvalidArgumentError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        probs = await loop.run_in_executor(None, SileroVAD().process, samples)
+        rec = Recognizer(
+            RecognizerConfig(endpoint=options.endpoint, interim_results=False, speculative=False)
+        )
+        jobs = rec.feed(samples, probs).jobs + rec.finish().jobs
+        results = await asyncio.gather(
+            *(
+                self._scheduler.submit(
+                    JobKind.FINAL.value,
+                    functools.partial(
+                        self._engine.transcribe,
+                        job.audio,
+                        word_timestamps=options.word_time_offsets,
+                        hotwords=options.hotwords,
+                    ),
+                    _always,
+                )
+                for job in jobs
+            )
+        )
+        finals: list[FinalResult] = []
+        for job, result in zip(jobs, results, strict=True):
+            finals += [
+                r
+                for r in rec.complete(job, result or Transcription(""))
+                if isinstance(r, FinalResult)
+            ]
+        logger.debug(
+            "recognized %.2f s of audio in %d utterance(s)", samples.size / 16_000, len(finals)
+        )
+        return speech_results(finals, options)
+
+    async def GetRivaSpeechRecognitionConfig(
+        self,
+        request: rasr.RivaSpeechRecognitionConfigRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> rasr.RivaSpeechRecognitionConfigResponse:
+        return self.catalog.configs(self._config.endpoint, request.model_name)
+
+
+def _always() -> bool:
+    return True
