@@ -1,0 +1,81 @@
+"""Per-session limits and the ingest-rate check, without I/O (the clock is passed in)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .messages import LimitsInfo
+
+__all__ = ["IngestRate", "Limits"]
+
+
+class Limits(BaseModel):
+    """What one server accepts.
+
+    Attributes:
+        max_sessions: Concurrent sessions; one more is refused with ``too_many_sessions``.
+        max_session_seconds: Wall-clock length of a session.
+        idle_timeout_seconds: Close a session after this long without a client message.
+        max_frame_bytes: Largest frame accepted (binary or text).
+        max_realtime_factor: Sustained audio rate allowed, in seconds of audio per second.
+            A microphone sends at 1; uploading a recording as fast as possible is refused
+            because the backend decodes at about real time and would fall behind.
+        burst_seconds: Audio that may arrive ahead of ``max_realtime_factor`` (network
+            stalls deliver audio in bursts).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_sessions: int = Field(default=16, ge=1)
+    max_session_seconds: float = Field(default=3600.0, gt=0)
+    idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_realtime_factor: float = Field(default=2.5, ge=1.0)
+    burst_seconds: float = Field(default=5.0, ge=0.0)
+
+    def info(self) -> LimitsInfo:
+        """The limits as announced to a client in ``session.begin``."""
+        return LimitsInfo(
+            max_frame_bytes=self.max_frame_bytes,
+            max_session_seconds=self.max_session_seconds,
+            idle_timeout_seconds=self.idle_timeout_seconds,
+            max_realtime_factor=self.max_realtime_factor,
+            burst_seconds=self.burst_seconds,
+        )
+
+
+class IngestRate:
+    """A token bucket measured in seconds of audio.
+
+    The bucket holds up to ``burst_seconds`` (plus one second so that a single large frame
+    at the start fits) and refills at ``max_realtime_factor`` seconds of audio per second
+    of wall time. Audio that does not fit is refused.
+
+    Args:
+        limits: Where the rate and burst come from.
+        now: The clock reading at the session start.
+    """
+
+    def __init__(self, limits: Limits, now: float) -> None:
+        self._rate = limits.max_realtime_factor
+        self._capacity = limits.burst_seconds + 1.0
+        self._tokens = self._capacity
+        self._updated = now
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._updated = now
+
+    def admit(self, audio_seconds: float, now: float) -> bool:
+        """Take ``audio_seconds`` from the bucket; ``False`` (nothing taken) if they do not fit."""
+        self._refill(now)
+        if audio_seconds > self._tokens:
+            return False
+        self._tokens -= audio_seconds
+        return True
+
+    @property
+    def fill(self) -> float:
+        """The fraction of the bucket left, from 0 (about to refuse) to 1."""
+        return self._tokens / self._capacity

@@ -1,0 +1,463 @@
+"""Every message of the WebSocket contract, as frozen models.
+
+The JSON Schema (``docs/websocket-api.schema.json``) and the tables in
+``docs/websocket-api.md`` are generated from this module by :mod:`asr_server.schema`;
+nothing here is written twice. The transcript messages extend :class:`asr.events.Partial`
+and :class:`asr.events.Final`, so a field added to an event reaches the wire and the docs
+without touching this file.
+
+Client to server: :class:`ConfigMessage`, :class:`FinalizeMessage`,
+:class:`KeepaliveMessage`, :class:`EndMessage` as text frames, audio as binary frames.
+Server to client: every :data:`ServerMessage` carries ``type``, ``session_id`` and a
+``seq`` that starts at 0 and grows by one per message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from asr.events import Final, Partial
+from asr.options import EndpointingConfig, RecognitionOptions
+
+__all__ = [
+    "ERRORS",
+    "AnyClientMessage",
+    "AnyServerMessage",
+    "ClientMessage",
+    "CloseCode",
+    "ConfigMessage",
+    "EndMessage",
+    "ErrorCode",
+    "ErrorMessage",
+    "ErrorSpec",
+    "FinalizeMessage",
+    "KeepaliveMessage",
+    "LimitsInfo",
+    "ServerMessage",
+    "SessionBegin",
+    "SessionEnd",
+    "SessionUpdated",
+    "StreamConfig",
+    "TranscriptFinal",
+    "TranscriptPartial",
+    "VadSpeechEnd",
+    "VadSpeechStart",
+    "WarningCode",
+    "WarningMessage",
+    "client_message_adapter",
+    "server_message_adapter",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class StreamConfig(_Frozen):
+    """How the client's audio is encoded and what to recognise.
+
+    Set by query-string parameters of the same names, then by an optional ``config``
+    message before the first audio frame (its fields override the query string).
+
+    Attributes:
+        encoding: Sample format of the binary frames: ``pcm16`` (signed 16-bit little
+            endian) or ``float32`` (IEEE 754 little endian, finite, nominally in [-1, 1]).
+        sample_rate: Sample rate of the binary frames in Hz; resampled to 16 kHz on the
+            server.
+        language: BCP-47 language code passed to Riva (``language_code``).
+        model: Riva model name; ``null`` lets the server choose.
+        interim_results: Send ``transcript.partial`` messages while speech goes on.
+        punctuation: Automatic punctuation and capitalisation; ``null`` is the server's
+            default.
+        word_timestamps: Word timings and confidences in ``transcript.final``.
+        endpointing: Riva endpointing parameters (milliseconds and fractions).
+        boosted_words: Words or phrases to favour.
+        boosted_score: How strongly to favour ``boosted_words``.
+    """
+
+    encoding: Literal["pcm16", "float32"] = "pcm16"
+    sample_rate: int = Field(default=16_000, ge=8_000, le=192_000)
+    language: str = Field(default="en-US", min_length=2, max_length=35)
+    model: str | None = Field(default=None, max_length=200)
+    interim_results: bool = True
+    punctuation: bool | None = None
+    word_timestamps: bool | None = None
+    endpointing: EndpointingConfig | None = None
+    boosted_words: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=1000
+    )
+    boosted_score: float | None = Field(default=None, ge=-100.0, le=100.0)
+
+    @property
+    def bytes_per_sample(self) -> int:
+        """Bytes of one mono sample in :attr:`encoding`."""
+        return 2 if self.encoding == "pcm16" else 4
+
+    def recognition_options(self) -> RecognitionOptions:
+        """The Riva request options for this configuration (audio always 16 kHz PCM16)."""
+        return RecognitionOptions(
+            language_code=self.language,
+            model=self.model,
+            sample_rate_hz=16_000,
+            channels=1,
+            interim_results=self.interim_results,
+            automatic_punctuation=self.punctuation,
+            word_time_offsets=self.word_timestamps,
+            endpointing=self.endpointing,
+            boosted_words=self.boosted_words,
+            boosted_score=self.boosted_score,
+        )
+
+
+class LimitsInfo(_Frozen):
+    """The limits that apply to this session, so a client can stay inside them.
+
+    Attributes:
+        max_frame_bytes: Largest binary or text frame accepted.
+        max_session_seconds: Wall-clock length after which the session is closed.
+        idle_timeout_seconds: Close after this long without any client message.
+        max_realtime_factor: Sustained audio rate allowed, in seconds of audio per second.
+        burst_seconds: Audio that may arrive ahead of that rate (e.g. after a stall).
+    """
+
+    max_frame_bytes: int
+    max_session_seconds: float
+    idle_timeout_seconds: float
+    max_realtime_factor: float
+    burst_seconds: float
+
+
+# --- client messages -----------------------------------------------------------------
+
+
+class ConfigMessage(StreamConfig):
+    """Set or change the stream configuration; allowed only before the first audio frame.
+
+    Only the fields present in the message change; the others keep the value from the
+    query string (or the default).
+    """
+
+    type: Literal["config"]
+
+
+class FinalizeMessage(_Frozen):
+    """Force an endpoint: the utterance in progress is finalised now.
+
+    Every final for audio sent so far arrives before any result for later audio.
+    """
+
+    type: Literal["finalize"]
+
+
+class KeepaliveMessage(_Frozen):
+    """Keep an idle session open (resets the idle timeout); no reply."""
+
+    type: Literal["keepalive"]
+
+
+class EndMessage(_Frozen):
+    """No more audio: every final is delivered, then ``session.end``, then close 1000."""
+
+    type: Literal["end"]
+
+
+AnyClientMessage = ConfigMessage | FinalizeMessage | KeepaliveMessage | EndMessage
+"""Any client message (a plain union, for annotations)."""
+
+ClientMessage = Annotated[AnyClientMessage, Field(discriminator="type")]
+"""A text frame from the client, discriminated by ``type``."""
+
+
+# --- server messages -----------------------------------------------------------------
+
+
+class _Envelope(_Frozen):
+    session_id: str = Field(description="Identifies the session in logs and support requests.")
+    seq: int = Field(ge=0, description="0 for the first message, then one more each message.")
+
+
+class SessionBegin(_Envelope):
+    """First message of every accepted session.
+
+    Attributes:
+        config: The configuration in effect (query string applied).
+        limits: The limits of this session.
+    """
+
+    type: Literal["session.begin"] = "session.begin"
+    config: StreamConfig
+    limits: LimitsInfo
+
+
+class SessionUpdated(_Envelope):
+    """Reply to a ``config`` message: the configuration now in effect."""
+
+    type: Literal["session.updated"] = "session.updated"
+    config: StreamConfig
+
+
+class VadSpeechStart(_Envelope):
+    """The backend started reporting speech for a new utterance.
+
+    Riva does not stream its VAD state, so this is sent with the first result of an
+    utterance: it marks detection, not the exact onset (see ``start`` of the transcripts).
+
+    Attributes:
+        time: Seconds of session audio the backend had processed at detection.
+    """
+
+    type: Literal["vad.speech_start"] = "vad.speech_start"
+    time: float
+
+
+class VadSpeechEnd(_Envelope):
+    """The utterance in progress ended (an endpoint, or a forced ``finalize``/``end``).
+
+    Sent immediately before the utterance's ``transcript.final``.
+
+    Attributes:
+        time: End of the utterance in seconds of session audio.
+    """
+
+    type: Literal["vad.speech_end"] = "vad.speech_end"
+    time: float
+
+
+class TranscriptPartial(_Envelope, Partial):
+    """An interim hypothesis; the next partial or final of the utterance replaces it.
+
+    The fields besides ``start``/``end`` are those of :class:`asr.events.Partial`;
+    ``audio_processed`` counts from the session start.
+
+    Attributes:
+        start: Start of the utterance in seconds of session audio (end of the previous
+            final, when no word timings are known yet).
+        end: Seconds of session audio the hypothesis covers.
+    """
+
+    type: Literal["transcript.partial"] = "transcript.partial"  # type: ignore[assignment]
+    start: float
+    end: float
+
+
+class TranscriptFinal(_Envelope, Final):
+    """The settled transcript of one utterance; it is never revised.
+
+    The fields besides ``start``, ``end`` and ``is_speech_final`` are those of
+    :class:`asr.events.Final`; word times (``start_ms``/``end_ms``) and
+    ``audio_processed`` count from the session start.
+
+    Attributes:
+        start: Start of the utterance in seconds (first word, when word timings are on).
+        end: End of the utterance in seconds (last word, when word timings are on).
+        is_speech_final: ``true`` when the backend detected the end of speech (an
+            endpoint); ``false`` when the utterance was cut by ``finalize`` or ``end``.
+    """
+
+    type: Literal["transcript.final"] = "transcript.final"  # type: ignore[assignment]
+    start: float
+    end: float
+    is_speech_final: bool
+
+
+class WarningCode(StrEnum):
+    """Stable codes of ``warning`` messages; the session continues."""
+
+    AUDIO_TOO_FAST = "audio_too_fast"
+    """Audio arrives faster than real time and the burst allowance is half spent."""
+    CONFIG_IGNORED = "config_ignored"
+    """A ``config`` message came after audio; the configuration did not change."""
+    IGNORED_AFTER_END = "ignored_after_end"
+    """A message came after ``end``; it was ignored."""
+
+
+class WarningMessage(_Envelope):
+    """Something the client should fix; the session continues."""
+
+    type: Literal["warning"] = "warning"
+    code: WarningCode
+    message: str
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes (RFC 6455 section 7.4.2 reserves 4000-4999 for applications)."""
+
+    NORMAL = 1000
+    """``end`` was drained: every final was delivered."""
+    UNAUTHORIZED = 4001
+    """Missing or wrong API key."""
+    INVALID_CONFIG = 4002
+    """Bad parameters in the query string or ``config`` message."""
+    INVALID_MESSAGE = 4003
+    """A frame the contract does not allow: bad JSON, unknown type, undecodable audio."""
+    TOO_LARGE = 4004
+    """A frame larger than ``max_frame_bytes``."""
+    TOO_FAST = 4005
+    """Audio sent much faster than real time, beyond the burst allowance."""
+    TOO_MANY_SESSIONS = 4006
+    """The server already runs its maximum number of sessions."""
+    BACKEND_UNAVAILABLE = 4007
+    """Riva could not be reached or failed transiently; try again later."""
+    BACKEND_ERROR = 4008
+    """Riva refused the request for a reason retrying will not fix."""
+    IDLE_TIMEOUT = 4009
+    """No message from the client for ``idle_timeout_seconds``."""
+    SESSION_TOO_LONG = 4010
+    """The session reached ``max_session_seconds``."""
+    INTERNAL_ERROR = 4011
+    """A bug or unexpected failure in this server."""
+
+
+class ErrorCode(StrEnum):
+    """Stable codes of ``error`` messages; each closes the session with one close code."""
+
+    UNAUTHORIZED = "unauthorized"
+    INVALID_CONFIG = "invalid_config"
+    INVALID_JSON = "invalid_json"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+    INVALID_MESSAGE = "invalid_message"
+    CONFIG_REQUIRED = "config_required"
+    INVALID_AUDIO = "invalid_audio"
+    FRAME_TOO_LARGE = "frame_too_large"
+    TOO_FAST = "too_fast"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
+    BACKEND_ERROR = "backend_error"
+    IDLE_TIMEOUT = "idle_timeout"
+    SESSION_TOO_LONG = "session_too_long"
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """What an error code means for the client."""
+
+    close_code: CloseCode
+    retryable: bool
+    meaning: str
+
+
+ERRORS: dict[ErrorCode, ErrorSpec] = {
+    ErrorCode.UNAUTHORIZED: ErrorSpec(
+        CloseCode.UNAUTHORIZED, False, "API key missing or not accepted"
+    ),
+    ErrorCode.INVALID_CONFIG: ErrorSpec(
+        CloseCode.INVALID_CONFIG,
+        False,
+        "a query parameter or `config` field is unknown or out of range, e.g. an encoding "
+        "other than `pcm16`/`float32`",
+    ),
+    ErrorCode.INVALID_JSON: ErrorSpec(
+        CloseCode.INVALID_MESSAGE, False, "a text frame is not a JSON object"
+    ),
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: ErrorSpec(
+        CloseCode.INVALID_MESSAGE, False, "a text frame's `type` is missing or not one listed"
+    ),
+    ErrorCode.INVALID_MESSAGE: ErrorSpec(
+        CloseCode.INVALID_MESSAGE, False, "a known message with fields it does not allow"
+    ),
+    ErrorCode.CONFIG_REQUIRED: ErrorSpec(
+        CloseCode.INVALID_MESSAGE,
+        False,
+        "audio arrived before a `config` message on a server that requires one",
+    ),
+    ErrorCode.INVALID_AUDIO: ErrorSpec(
+        CloseCode.INVALID_MESSAGE,
+        False,
+        "a binary frame does not decode in the configured encoding: an odd byte count for "
+        "`pcm16`, not a multiple of 4 bytes or NaN/infinite samples for `float32`",
+    ),
+    ErrorCode.FRAME_TOO_LARGE: ErrorSpec(
+        CloseCode.TOO_LARGE, False, "a frame is larger than `max_frame_bytes`"
+    ),
+    ErrorCode.TOO_FAST: ErrorSpec(
+        CloseCode.TOO_FAST,
+        False,
+        "audio arrived faster than `max_realtime_factor` times real time beyond "
+        "`burst_seconds`; pace audio as it is recorded",
+    ),
+    ErrorCode.TOO_MANY_SESSIONS: ErrorSpec(
+        CloseCode.TOO_MANY_SESSIONS, True, "the server is at its session limit"
+    ),
+    ErrorCode.BACKEND_UNAVAILABLE: ErrorSpec(
+        CloseCode.BACKEND_UNAVAILABLE,
+        True,
+        "Riva is unreachable, overloaded or dropped the stream",
+    ),
+    ErrorCode.BACKEND_ERROR: ErrorSpec(
+        CloseCode.BACKEND_ERROR,
+        False,
+        "Riva refused the request (e.g. an unknown model or language)",
+    ),
+    ErrorCode.IDLE_TIMEOUT: ErrorSpec(
+        CloseCode.IDLE_TIMEOUT, True, "no message for `idle_timeout_seconds`"
+    ),
+    ErrorCode.SESSION_TOO_LONG: ErrorSpec(
+        CloseCode.SESSION_TOO_LONG, True, "the session reached `max_session_seconds`"
+    ),
+    ErrorCode.INTERNAL_ERROR: ErrorSpec(
+        CloseCode.INTERNAL_ERROR, True, "an unexpected failure in the WebSocket server"
+    ),
+}
+"""Close code, retryability and meaning of every error code."""
+
+
+class ErrorMessage(_Envelope):
+    """A failure that ends the session; the close frame follows with the code in
+    :data:`ERRORS`.
+
+    Attributes:
+        code: Stable error code.
+        message: Human-readable detail; may change between versions.
+        retryable: Whether opening a new session later may succeed.
+    """
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    retryable: bool
+
+
+class SessionEnd(_Envelope):
+    """Last message of a session ended by ``end``: every final was delivered.
+
+    Attributes:
+        transcript: The text of every final, joined by spaces.
+        audio_seconds: Seconds of audio received.
+        finals: Number of ``transcript.final`` messages sent.
+    """
+
+    type: Literal["session.end"] = "session.end"
+    transcript: str
+    audio_seconds: float
+    finals: int
+
+
+AnyServerMessage = (
+    SessionBegin
+    | SessionUpdated
+    | VadSpeechStart
+    | VadSpeechEnd
+    | TranscriptPartial
+    | TranscriptFinal
+    | WarningMessage
+    | ErrorMessage
+    | SessionEnd
+)
+"""Any server message (a plain union, for annotations)."""
+
+ServerMessage = Annotated[AnyServerMessage, Field(discriminator="type")]
+"""A text frame from the server, discriminated by ``type``."""
+
+client_message_adapter: TypeAdapter[AnyClientMessage] = TypeAdapter(ClientMessage)
+"""Validates client text frames."""
+
+server_message_adapter: TypeAdapter[AnyServerMessage] = TypeAdapter(ServerMessage)
+"""Validates server messages (clients in Python and the tests use it)."""

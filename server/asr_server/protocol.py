@@ -1,0 +1,523 @@
+"""The WebSocket session protocol without I/O: frames and backend events in, actions out.
+
+A :class:`Session` holds everything about one connection. The asyncio layer
+(:mod:`asr_server.app`) feeds it what arrives (client frames, Riva events, the clock) and
+carries out the actions it returns: send a message, start the Riva stream, forward audio,
+end the utterance or the audio, close. Nothing here touches a socket or reads a clock, so
+every rule of the contract is tested with plain calls (``tests/test_ws_protocol.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import ValidationError
+
+from asr.errors import (
+    ASRError,
+    AudioFormatError,
+    InvalidArgumentError,
+    NotFoundError,
+    TransientError,
+)
+from asr.events import Final, Partial, Word
+from asr.options import RecognitionOptions
+
+from .decoding import AudioDecoder
+from .limits import IngestRate, Limits
+from .messages import (
+    ERRORS,
+    AnyServerMessage,
+    CloseCode,
+    ConfigMessage,
+    EndMessage,
+    ErrorCode,
+    ErrorMessage,
+    FinalizeMessage,
+    KeepaliveMessage,
+    SessionBegin,
+    SessionEnd,
+    SessionUpdated,
+    StreamConfig,
+    TranscriptFinal,
+    TranscriptPartial,
+    VadSpeechEnd,
+    VadSpeechStart,
+    WarningCode,
+    WarningMessage,
+    client_message_adapter,
+)
+
+__all__ = [
+    "Action",
+    "Close",
+    "EndAudio",
+    "FinishUtterance",
+    "ForwardAudio",
+    "QUERY_AUTH_KEYS",
+    "Send",
+    "Session",
+    "StartBackend",
+    "State",
+    "config_from_query",
+    "error_code_for",
+]
+
+QUERY_AUTH_KEYS = frozenset({"api_key"})
+"""Query parameters that carry credentials rather than configuration."""
+
+_CLIENT_TYPES = frozenset({"config", "finalize", "keepalive", "end"})
+
+
+# --- actions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``message`` to the client as a JSON text frame."""
+
+    message: AnyServerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class StartBackend:
+    """Open the session's Riva relay with these options (once, before the first audio)."""
+
+    options: RecognitionOptions
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardAudio:
+    """Send 16 kHz mono PCM16 audio to Riva."""
+
+    pcm16: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FinishUtterance:
+    """End the current Riva stream so that it flushes its final; later audio opens a new one."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndAudio:
+    """No more audio: let Riva flush its finals, then report ``backend_done``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the WebSocket with ``code`` and ``reason``."""
+
+    code: int
+    reason: str
+
+
+Action = Send | StartBackend | ForwardAudio | FinishUtterance | EndAudio | Close
+
+
+class State(Enum):
+    """Where a session is in its life."""
+
+    OPEN = "open"
+    """Accepting audio and control messages."""
+    DRAINING = "draining"
+    """``end`` received: waiting for Riva's last finals."""
+    CLOSED = "closed"
+    """A close was requested; every later input is ignored."""
+
+
+# --- pure helpers --------------------------------------------------------------------
+
+
+def config_from_query(params: Mapping[str, Sequence[str]]) -> StreamConfig:
+    """The :class:`StreamConfig` given by a query string, parsed with ``parse_qs``.
+
+    ``boosted_words`` may repeat or be comma-separated; ``endpointing`` is a JSON object.
+
+    Raises:
+        ValueError: An unknown parameter, a repeated single-valued parameter, bad JSON in
+            ``endpointing``, or a value out of range (pydantic's ``ValidationError`` is a
+            ``ValueError``).
+    """
+    data: dict[str, Any] = {}
+    for key, values in params.items():
+        if key in QUERY_AUTH_KEYS:
+            continue
+        if key not in StreamConfig.model_fields:
+            raise ValueError(f"unknown query parameter {key!r}")
+        if key == "boosted_words":
+            data[key] = [w.strip() for v in values for w in v.split(",") if w.strip()]
+            continue
+        if len(values) != 1:
+            raise ValueError(f"query parameter {key!r} given {len(values)} times")
+        value = values[0]
+        if key == "endpointing":
+            try:
+                data[key] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"endpointing is not a JSON object: {exc}") from exc
+        elif value.lower() in ("", "null", "none") and key in ("model", "punctuation"):
+            data[key] = None
+        else:
+            data[key] = value
+    return StreamConfig.model_validate(data)
+
+
+def error_code_for(exc: BaseException) -> ErrorCode:
+    """The error code a backend failure is reported with."""
+    if isinstance(exc, TransientError):
+        return ErrorCode.BACKEND_UNAVAILABLE
+    if isinstance(exc, InvalidArgumentError | NotFoundError):
+        # Riva refuses what the client asked for (language, model, boosting): the client's
+        # parameters are what to fix, not the server.
+        return ErrorCode.INVALID_CONFIG
+    if isinstance(exc, ASRError):
+        return ErrorCode.BACKEND_ERROR
+    return ErrorCode.INTERNAL_ERROR
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+# --- the session ---------------------------------------------------------------------
+
+
+class Session:
+    """One WebSocket connection's protocol state.
+
+    Args:
+        session_id: Identifier echoed in every message.
+        limits: The server's limits.
+        now: Clock reading (seconds, monotonic) at connection.
+        query: The request's query string, parsed with ``urllib.parse.parse_qs``.
+        require_config: Refuse audio until a ``config`` message arrived.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        limits: Limits,
+        now: float,
+        query: Mapping[str, Sequence[str]] | None = None,
+        require_config: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self.limits = limits
+        self.state = State.OPEN
+        self.config = StreamConfig()
+        self.audio_seconds = 0.0
+        self._query = query or {}
+        self._require_config = require_config
+        self._configured = False
+        self._seq = 0
+        self._started = now
+        self._last_activity = now
+        self._rate = IngestRate(limits, now)
+        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        self._backend_started = False
+        self._utterance_has_audio = False
+        self._warned: set[WarningCode] = set()
+        # Transcript assembly, in seconds of session audio.
+        self._in_speech = False
+        self._utterance_start = 0.0
+        self._finals: list[str] = []
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def open(self) -> list[Action]:
+        """The connection is accepted: ``session.begin``, or an error for a bad query."""
+        try:
+            self.config = config_from_query(self._query)
+        except ValueError as exc:
+            message = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+            return self.refuse(ErrorCode.INVALID_CONFIG, f"bad query string: {message}")
+        self._configured = any(k not in QUERY_AUTH_KEYS for k in self._query)
+        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        return [
+            Send(SessionBegin(**self._envelope(), config=self.config, limits=self.limits.info()))
+        ]
+
+    def refuse(self, code: ErrorCode, message: str) -> list[Action]:
+        """End the session with an error (also used before :meth:`open`, e.g. bad auth)."""
+        if self.state is State.CLOSED:
+            return []
+        spec = ERRORS[code]
+        self.state = State.CLOSED
+        error = ErrorMessage(
+            **self._envelope(), code=code, message=message, retryable=spec.retryable
+        )
+        return [Send(error), Close(spec.close_code, code.value)]
+
+    def receive_text(self, text: str, now: float) -> list[Action]:
+        """A text frame from the client."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_activity = now
+        if len(text) > self.limits.max_frame_bytes or (
+            len(text.encode()) > self.limits.max_frame_bytes
+        ):
+            return self.refuse(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"text frame is larger than {self.limits.max_frame_bytes} bytes",
+            )
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return self.refuse(ErrorCode.INVALID_JSON, f"text frame is not JSON: {exc}")
+        if not isinstance(data, dict):
+            return self.refuse(ErrorCode.INVALID_JSON, "text frame is not a JSON object")
+        kind = data.get("type")
+        if not isinstance(kind, str) or kind not in _CLIENT_TYPES:
+            return self.refuse(
+                ErrorCode.UNKNOWN_MESSAGE_TYPE,
+                f"unknown message type {kind!r}; expected one of {sorted(_CLIENT_TYPES)}",
+            )
+        if self.state is State.DRAINING:
+            return self._warn_once(
+                WarningCode.IGNORED_AFTER_END, f"{kind!r} after 'end' was ignored"
+            )
+        try:
+            message = client_message_adapter.validate_python(data)
+        except ValidationError as exc:
+            code = ErrorCode.INVALID_CONFIG if kind == "config" else ErrorCode.INVALID_MESSAGE
+            return self.refuse(code, f"invalid {kind!r} message: {_validation_summary(exc)}")
+        if isinstance(message, ConfigMessage):
+            return self._on_config(message)
+        if isinstance(message, FinalizeMessage):
+            return self._finish_utterance()
+        if isinstance(message, EndMessage):
+            return self._on_end()
+        assert isinstance(message, KeepaliveMessage)
+        return []
+
+    def receive_binary(self, data: bytes, now: float) -> list[Action]:
+        """A binary frame (audio) from the client."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_activity = now
+        if len(data) > self.limits.max_frame_bytes:
+            return self.refuse(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"binary frame of {len(data)} bytes is larger than "
+                f"{self.limits.max_frame_bytes} bytes",
+            )
+        if self.state is State.DRAINING:
+            return self._warn_once(WarningCode.IGNORED_AFTER_END, "audio after 'end' was ignored")
+        if self._require_config and not self._configured:
+            return self.refuse(
+                ErrorCode.CONFIG_REQUIRED, "send a 'config' message before the first audio frame"
+            )
+        seconds = self._decoder.seconds(data)
+        if not self._rate.admit(seconds, now):
+            return self.refuse(
+                ErrorCode.TOO_FAST,
+                f"audio arrives faster than {self.limits.max_realtime_factor}x real time "
+                f"beyond a {self.limits.burst_seconds} s burst",
+            )
+        try:
+            pcm = self._decoder.decode(data)
+        except AudioFormatError as exc:
+            return self.refuse(
+                ErrorCode.INVALID_AUDIO, f"audio is not valid {self.config.encoding}: {exc}"
+            )
+        self.audio_seconds += seconds
+        actions: list[Action] = []
+        if self._rate.fill < 0.5:
+            actions += self._warn_once(
+                WarningCode.AUDIO_TOO_FAST,
+                "audio arrives faster than real time; pace it as it is recorded or the "
+                "session will be closed",
+            )
+        if not self._backend_started:
+            self._backend_started = True
+            actions.append(StartBackend(self.config.recognition_options()))
+        if pcm:
+            actions.append(ForwardAudio(pcm))
+        self._utterance_has_audio = True
+        return actions
+
+    def backend_event(
+        self, event: Partial | Final, *, offset: float, forced: bool, now: float
+    ) -> list[Action]:
+        """A result from Riva.
+
+        Args:
+            event: The result, with times relative to its own gRPC stream.
+            offset: Seconds of session audio sent before that stream began.
+            forced: The stream's audio had been ended (``finalize``/``end``) before it.
+            now: Clock reading.
+        """
+        del now  # results do not count as client activity
+        if self.state is State.CLOSED:
+            return []
+        if isinstance(event, Partial):
+            return self._on_partial(event, offset)
+        return self._on_final(event, offset, forced)
+
+    def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
+        """The Riva relay failed."""
+        del now
+        code = error_code_for(exc)
+        detail = str(exc) or type(exc).__name__
+        if code is ErrorCode.INTERNAL_ERROR:
+            detail = f"internal error ({type(exc).__name__})"
+        return self.refuse(code, f"speech recognition backend: {detail}")
+
+    def backend_done(self, now: float) -> list[Action]:
+        """The Riva relay delivered its last final after :class:`EndAudio`."""
+        del now
+        if self.state is State.CLOSED:
+            return []
+        if self.state is not State.DRAINING:
+            return self.refuse(ErrorCode.INTERNAL_ERROR, "backend stream ended unexpectedly")
+        return self._end_session()
+
+    def tick(self, now: float) -> list[Action]:
+        """Check the session's deadlines; call at :meth:`deadline` (or any time)."""
+        if self.state is State.CLOSED:
+            return []
+        if now >= self._started + self.limits.max_session_seconds:
+            return self.refuse(
+                ErrorCode.SESSION_TOO_LONG,
+                f"session reached its limit of {self.limits.max_session_seconds} s",
+            )
+        if self.state is State.OPEN and now >= self._last_activity + (
+            self.limits.idle_timeout_seconds
+        ):
+            return self.refuse(
+                ErrorCode.IDLE_TIMEOUT,
+                f"no message for {self.limits.idle_timeout_seconds} s",
+            )
+        return []
+
+    def deadline(self) -> float | None:
+        """When :meth:`tick` must next be called, or ``None`` once closed."""
+        if self.state is State.CLOSED:
+            return None
+        deadline = self._started + self.limits.max_session_seconds
+        if self.state is State.OPEN:
+            deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
+        return deadline
+
+    @property
+    def transcript(self) -> str:
+        """The finals so far, joined by spaces."""
+        return " ".join(self._finals)
+
+    # -- handlers ---------------------------------------------------------------------
+
+    def _on_config(self, message: ConfigMessage) -> list[Action]:
+        if self._backend_started or self.audio_seconds:
+            return self._warn_once(
+                WarningCode.CONFIG_IGNORED,
+                "'config' after audio was ignored; send it before the first audio frame",
+            )
+        fields = message.model_fields_set - {"type"}
+        self.config = self.config.model_copy(update={k: getattr(message, k) for k in fields})
+        self._configured = True
+        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        return [Send(SessionUpdated(**self._envelope(), config=self.config))]
+
+    def _finish_utterance(self) -> list[Action]:
+        if not self._utterance_has_audio:
+            return []
+        self._utterance_has_audio = False
+        actions: list[Action] = []
+        tail = self._decoder.flush()
+        if tail:
+            actions.append(ForwardAudio(tail))
+        actions.append(FinishUtterance())
+        return actions
+
+    def _on_end(self) -> list[Action]:
+        self.state = State.DRAINING
+        if not self._backend_started:
+            return self._end_session()
+        tail = self._decoder.flush()
+        actions: list[Action] = [ForwardAudio(tail)] if tail else []
+        actions.append(EndAudio())
+        return actions
+
+    def _end_session(self) -> list[Action]:
+        end = SessionEnd(
+            **self._envelope(),
+            transcript=self.transcript,
+            audio_seconds=round(self.audio_seconds, 3),
+            finals=len(self._finals),
+        )
+        self.state = State.CLOSED
+        return [Send(end), Close(CloseCode.NORMAL, "session ended")]
+
+    def _on_partial(self, event: Partial, offset: float) -> list[Action]:
+        processed = round(offset + event.audio_processed, 3)
+        actions: list[Action] = []
+        if not self._in_speech:
+            self._in_speech = True
+            actions.append(Send(VadSpeechStart(**self._envelope(), time=processed)))
+        partial = TranscriptPartial(
+            **(event.model_dump(exclude={"type"}) | {"audio_processed": processed}),
+            **self._envelope(),
+            start=self._utterance_start,
+            end=max(processed, self._utterance_start),
+        )
+        actions.append(Send(partial))
+        return actions
+
+    def _on_final(self, event: Final, offset: float, forced: bool) -> list[Action]:
+        if not event.text and not self._in_speech:
+            return []  # an empty final for silence: nothing was announced, nothing to close
+        shift = round(offset * 1000)
+        words = tuple(
+            Word(
+                word=w.word,
+                start_ms=w.start_ms + shift,
+                end_ms=w.end_ms + shift,
+                confidence=w.confidence,
+            )
+            for w in event.words
+        )
+        processed = round(offset + event.audio_processed, 3)
+        start = words[0].start_ms / 1000 if words else self._utterance_start
+        end = words[-1].end_ms / 1000 if words else max(processed, start)
+        actions: list[Action] = []
+        if not self._in_speech:
+            actions.append(Send(VadSpeechStart(**self._envelope(), time=start)))
+        actions.append(Send(VadSpeechEnd(**self._envelope(), time=end)))
+        final = TranscriptFinal(
+            **(
+                event.model_dump(exclude={"type", "words"})
+                | {"audio_processed": processed, "words": words}
+            ),
+            **self._envelope(),
+            start=start,
+            end=end,
+            is_speech_final=not forced,
+        )
+        actions.append(Send(final))
+        self._in_speech = False
+        self._utterance_start = end
+        if event.text:
+            self._finals.append(event.text)
+        return actions
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _envelope(self) -> dict[str, Any]:
+        seq = self._seq
+        self._seq += 1
+        return {"session_id": self.session_id, "seq": seq}
+
+    def _warn_once(self, code: WarningCode, message: str) -> list[Action]:
+        if code in self._warned:
+            return []
+        self._warned.add(code)
+        return [Send(WarningMessage(**self._envelope(), code=code, message=message))]

@@ -1,0 +1,80 @@
+"""WebSocket server settings, read from ``ASR_SERVER_*`` environment variables.
+
+The only module of the server that reads the environment. Riva connection settings are
+:class:`asr.settings.RivaSettings` (``RIVA_*``). Limits nest with a double underscore:
+``ASR_SERVER_LIMITS__MAX_SESSIONS=32``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .limits import Limits
+
+__all__ = ["ServerSettings", "default_static_dir"]
+
+
+def default_static_dir() -> Path | None:
+    """The demo page folder of a source checkout (``static/`` beside ``server/``), if any."""
+    candidate = Path(__file__).resolve().parents[2] / "static"
+    return candidate if (candidate / "index.html").is_file() else None
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+class ServerSettings(BaseSettings):
+    """How the WebSocket server listens and what it accepts.
+
+    Attributes:
+        host: Interface to listen on.
+        port: TCP port; 0 picks a free one.
+        cert: PEM certificate chain; with ``key``, the server speaks HTTPS/WSS, else
+            plain HTTP/WS (fine on loopback, not across a network).
+        key: PEM private key of ``cert``.
+        static_dir: Folder served at ``/`` (the demo page); ``None`` serves none.
+        api_keys: Accepted API keys (``?api_key=`` or ``Authorization: Bearer``); empty
+            accepts every client.
+        allowed_origins: Browser ``Origin`` values allowed to connect; empty allows any.
+        require_config: Refuse audio until the client sent a ``config`` message.
+        limits: Per-session and per-server limits.
+        readiness_timeout: Seconds ``/readyz`` waits for Riva's health check.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASR_SERVER_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65_535)
+    cert: Path | None = None
+    key: Path | None = None
+    static_dir: Path | None = Field(default_factory=default_static_dir)
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    require_config: bool = False
+    limits: Limits = Limits()
+    readiness_timeout: float = Field(default=2.0, gt=0)
+
+    @field_validator("api_keys", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> ServerSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key must be given together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks HTTPS/WSS."""
+        return self.cert is not None
