@@ -25,8 +25,9 @@ Options:
   --lb POLICY       RIVA_LB_POLICY, e.g. round_robin to spread streams over every address
                     a dns:/// or ipv4: target resolves to
   --env-file FILE   settings file of KEY=VALUE lines (default: .env of the repository)
-  --cert FILE       TLS certificate of the gateway (default certs/server.pem, made if missing)
-  --key FILE        its private key (default certs/server.key)
+  --cert FILE       ASR_SERVER_CERT, the gateway's TLS certificate (default certs/server.pem,
+                    made with asr make-cert if missing)
+  --key FILE        ASR_SERVER_KEY, its private key (default certs/server.key)
   --no-check        start without checking the Riva endpoint first
   --dry-run         print the settings (secrets masked) and commands; run nothing
   -h, --help        show this help
@@ -37,8 +38,8 @@ ENV_FILE="$RIVA_REPO/.env"
 TARGET=nim
 URI=
 CHECK=1
-CERT="$RIVA_REPO/certs/server.pem"
-KEY="$RIVA_REPO/certs/server.key"
+CERT=${ASR_SERVER_CERT:-$RIVA_REPO/certs/server.pem}
+KEY=${ASR_SERVER_KEY:-$RIVA_REPO/certs/server.key}
 while [ $# -gt 0 ]; do
     case $1 in
     --nim) TARGET=nim ;;
@@ -76,9 +77,12 @@ fi
 if [ ! -f "$CERT" ] && [ "$CERT" = "$RIVA_REPO/certs/server.pem" ]; then
     run "$ASR_BIN" make-cert "$RIVA_REPO/certs"
 fi
-printf '+ exec %s\n' "$(quote "$ASR_BIN" serve --cert "$CERT" --key "$KEY" "$@")"
+# The server reads its settings from ASR_SERVER_* (host, port, certificate, limits).
+export ASR_SERVER_CERT=$CERT ASR_SERVER_KEY=$KEY
+printf '  ASR_SERVER_CERT=%s\n  ASR_SERVER_KEY=%s\n' "$CERT" "$KEY" >&2
+printf '+ exec %s\n' "$(quote "$ASR_BIN" serve "$@")"
 if [ "$DRY_RUN" = 1 ]; then
     log "dry run: nothing was started"
     exit 0
 fi
-exec "$ASR_BIN" serve --cert "$CERT" --key "$KEY" "$@"
+exec "$ASR_BIN" serve "$@"

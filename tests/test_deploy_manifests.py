@@ -128,6 +128,7 @@ def _selects(selector: dict[str, str], resource: dict[str, Any]) -> bool:
 
 
 def test_gateway_deployment(resources: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Replicas, probes, draining and TLS of the gateway Deployment."""
     gateway = resources[("Deployment", "asr-gateway")]
     assert gateway["spec"]["replicas"] >= 2
     assert _selects(gateway["spec"]["selector"]["matchLabels"], gateway)
@@ -144,7 +145,12 @@ def test_gateway_deployment(resources: dict[tuple[str, str], dict[str, Any]]) ->
     assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "10"]
     mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounted["tls"] == "/certs"
-    assert container["args"][-4:] == ["--cert", "/certs/tls.crt", "--key", "/certs/tls.key"]
+    config = resources[("ConfigMap", "asr-gateway")]["data"]
+    assert (config["ASR_SERVER_CERT"], config["ASR_SERVER_KEY"]) == (
+        "/certs/tls.crt",
+        "/certs/tls.key",
+    )
+    assert config["ASR_SERVER_HOST"] == "0.0.0.0"
 
 
 def test_gateway_service_and_budget(resources: dict[tuple[str, str], dict[str, Any]]) -> None:

@@ -258,8 +258,8 @@ def test_gateway_dry_run_hosted_endpoint() -> None:
     assert "RIVA_USE_SSL=true" in out
     assert f"RIVA_METADATA=function-id=1598d209-5e27-4d3c-8079,authorization=Bearer {MASKED}" in out
     assert "asr models --server grpc.nvcf.nvidia.com:443" in out
-    serve = command_line(out, "exec")
-    assert " serve --cert " in serve and serve.endswith("--log-level INFO")
+    assert command_line(out, "exec").endswith("/asr serve --log-level INFO")
+    assert f"ASR_SERVER_CERT={REPO}/certs/server.pem" in out
     assert FAKE_KEY not in out
 
 
