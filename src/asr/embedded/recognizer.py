@@ -196,6 +196,7 @@ class Recognizer:
         self._speech_frames = 0
         self._next_partial = 0
         self._latest_partial = -1
+        self._partial_due = False
         self._last_partial_words: list[str] = []
         self._emitted_partial = -1
         self._spec: DecodeJob | None = None
@@ -240,9 +241,16 @@ class Recognizer:
             jobs.extend(self._frame(float(prob)))
         if not self._open:
             self._trim(self.received - self._keep)
-        # Only the newest partial can still be wanted by the time it runs.
-        partials = [j for j in jobs if j.kind is JobKind.PARTIAL]
-        jobs = [j for j in jobs if j.kind is not JobKind.PARTIAL] + partials[-1:]
+        if self._partial_due and self._open and self._spec is None:
+            # One partial per call, over all audio scored so far: however much audio came
+            # in at once, only the newest hypothesis is worth decoding.
+            now = self._frames * FRAME_SAMPLES
+            while self._next_partial <= now:  # on a fixed grid: no drift, no burst
+                self._next_partial += self._interval
+            job = self._job(JobKind.PARTIAL, now)
+            self._latest_partial = job.job_id
+            jobs.append(job)
+        self._partial_due = False
         return Step(jobs, self._release())
 
     def finish(self) -> Step:
@@ -287,16 +295,8 @@ class Recognizer:
             self._speech_frames = self._min_speech_frames  # it is mid-speech already
             self.endpointer.restart()
             return jobs
-        if (
-            self.config.interim_results
-            and self._spec is None
-            and now >= self._next_partial
-            and self._enough_speech()
-        ):
-            self._next_partial = now + self._interval
-            job = self._job(JobKind.PARTIAL, now)
-            self._latest_partial = job.job_id
-            jobs.append(job)
+        if self.config.interim_results and now >= self._next_partial and self._enough_speech():
+            self._partial_due = True
         return jobs
 
     def _enough_speech(self) -> bool:
@@ -309,6 +309,7 @@ class Recognizer:
         self._speech_frames = 0
         self._next_partial = self._utt_start + self._interval
         self._latest_partial = -1
+        self._partial_due = False
         self._last_partial_words = []
         self._spec = self._spec_result = None
 

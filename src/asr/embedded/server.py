@@ -86,6 +86,7 @@ class EmbeddedServer:
         self._server: grpc.aio.Server | None = None
         self._scheduler: DecodeScheduler | None = None
         self._health: HealthServicer | None = None
+        self._servicer: RivaASRServicer | None = None
 
     @property
     def port(self) -> int:
@@ -97,6 +98,19 @@ class EmbeddedServer:
         if self._port is None:
             raise RuntimeError("the server is not started")
         return self._port
+
+    @property
+    def active_streams(self) -> int:
+        """``StreamingRecognize`` calls in progress."""
+        return self._servicer.active_streams if self._servicer is not None else 0
+
+    @property
+    def decode_stats(self) -> dict[str, int]:
+        """Decodes run, dropped as stale, and waiting in the queue, since :meth:`start`."""
+        sched = self._scheduler
+        if sched is None:
+            return {"ran": 0, "dropped": 0, "queued": 0}
+        return {"ran": sched.ran, "dropped": sched.dropped, "queued": sched.queued}
 
     @property
     def engine(self) -> Engine | None:
@@ -134,6 +148,7 @@ class EmbeddedServer:
             engine=self._engine, scheduler=self._scheduler, config=self.config
         )
         rasr_grpc.add_RivaSpeechRecognitionServicer_to_server(servicer, server)
+        self._servicer = servicer
         self._health = HealthServicer()
         health_grpc.add_HealthServicer_to_server(self._health, server)
         address = f"{self.host}:{self._requested_port}"

@@ -1,0 +1,200 @@
+"""The sans-I/O recognizer on synthetic audio and VAD probabilities: no model, no sockets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asr.embedded.engine import Transcription, WordTiming
+from asr.embedded.recognizer import (
+    DecodeJob,
+    FinalResult,
+    InterimResult,
+    JobKind,
+    Recognizer,
+    RecognizerConfig,
+    Result,
+)
+
+FRAME = 512
+RATE = 16_000
+
+
+def audio_for(frames: int, start_frame: int) -> np.ndarray:
+    """Samples whose value is their stream-absolute index, so slices can be checked."""
+    return np.arange(start_frame * FRAME, (start_frame + frames) * FRAME, dtype=np.float32)
+
+
+class Driver:
+    """Feeds a recognizer frame by frame, as a stream with 32 ms chunks would."""
+
+    def __init__(self, config: RecognizerConfig | None = None) -> None:
+        self.rec = Recognizer(config)
+        self.frame = 0
+        self.jobs: list[DecodeJob] = []
+        self.results: list[Result] = []
+
+    def feed(self, probs: list[float], chunk: int = 1) -> list[DecodeJob]:
+        new: list[DecodeJob] = []
+        for i in range(0, len(probs), chunk):
+            part = probs[i : i + chunk]
+            step = self.rec.feed(audio_for(len(part), self.frame), np.asarray(part, np.float32))
+            self.frame += len(part)
+            new += step.jobs
+            self.results += step.results
+        self.jobs += new
+        return new
+
+    def finish(self) -> list[DecodeJob]:
+        step = self.rec.finish()
+        self.jobs += step.jobs
+        self.results += step.results
+        return step.jobs
+
+    def complete(
+        self, job: DecodeJob, text: str, words: tuple[WordTiming, ...] = ()
+    ) -> list[Result]:
+        out = self.rec.complete(job, Transcription(text, 0.9, words))
+        self.results += out
+        return out
+
+
+def test_partials_every_second_then_speculative_final_reused_at_the_end() -> None:
+    d = Driver()
+    d.feed([0.0] * 10 + [0.9] * 156)  # 0.32 s silence, 5 s speech
+    partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
+    # The utterance starts 300 ms before its first speech frame (pre-roll).
+    assert all(j.start_sample == 10 * FRAME - 4800 for j in partials)
+    # About one partial per second of utterance audio, each covering all audio so far.
+    assert len(partials) == 5
+    assert [round((j.end_sample - j.start_sample) / RATE, 1) for j in partials] == [
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+    ]
+    for j in partials:
+        assert np.array_equal(j.audio, np.arange(j.start_sample, j.end_sample, dtype=np.float32))
+    assert [d.rec.wanted(j) for j in partials] == [False, False, False, False, True]
+
+    spec = d.feed([0.0] * 8)  # 250 ms of silence: first-pass end of utterance
+    assert [j.kind for j in spec] == [JobKind.SPECULATIVE]
+    assert d.rec.wanted(spec[0]) and not d.rec.wanted(partials[-1])
+    assert spec[0].end_sample == 166 * FRAME + 4096  # last word + the eou window
+    assert d.complete(spec[0], "Hello world.") == []  # not final yet: the pause goes on
+    assert d.feed([0.0] * 30) == []  # the real end reuses the speculation, no new decode
+    finals = [r for r in d.results if isinstance(r, FinalResult)]
+    assert len(finals) == 1 and finals[0].transcription.text == "Hello world."
+    assert finals[0].start == pytest.approx((10 * FRAME - 4800) / RATE)
+    assert d.rec.idle
+
+
+def test_speech_resuming_discards_the_speculative_final() -> None:
+    d = Driver(RecognizerConfig(interim_results=False))
+    d.feed([0.0] * 5 + [0.9] * 140 + [0.0] * 9)
+    (spec,) = d.jobs
+    assert spec.kind is JobKind.SPECULATIVE
+    d.feed([0.9] * 40)  # speech resumes: the speculation is stale
+    assert not d.rec.wanted(spec)
+    assert d.complete(spec, "stale text") == []
+    (again,) = d.feed([0.0] * 60)  # a new speculation at the next pause becomes the final
+    assert again.kind is JobKind.SPECULATIVE and again.end_sample > spec.end_sample
+    assert again.start_sample == spec.start_sample and d.rec.wanted(again)
+    (result,) = d.complete(again, "the whole utterance")
+    assert isinstance(result, FinalResult) and result.transcription.text == "the whole utterance"
+
+
+def test_finals_are_released_in_utterance_order() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    speech = [0.9] * 150
+    gap = [0.0] * 70
+    d.feed([0.0] * 5 + speech + gap + speech + gap)
+    first, second = d.jobs
+    assert (first.utterance, second.utterance) == (1, 2)
+    assert first.end_sample <= second.start_sample
+    assert d.complete(second, "two") == []  # waits for the first
+    out = d.complete(first, "one")
+    assert [r.transcription.text for r in out if isinstance(r, FinalResult)] == ["one", "two"]
+    assert d.rec.idle
+
+
+def test_word_times_are_relative_to_the_stream() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed([0.0] * 100 + [0.9] * 150 + [0.0] * 60)
+    (job,) = d.jobs
+    (result,) = d.complete(
+        job, "hi there", (WordTiming("hi", 0.3, 0.5, 0.9), WordTiming("there", 0.6, 0.9, 0.8))
+    )
+    assert isinstance(result, FinalResult)
+    offset = job.start_sample / RATE  # 3.2 s of silence minus 0.3 s of pre-roll
+    assert offset == pytest.approx(2.9)
+    assert [(w.start, w.end) for w in result.transcription.words] == [
+        (pytest.approx(offset + 0.3), pytest.approx(offset + 0.5)),
+        (pytest.approx(offset + 0.6), pytest.approx(offset + 0.9)),
+    ]
+    assert result.audio_processed == pytest.approx(310 * FRAME / RATE)
+
+
+def test_long_speech_is_cut_before_whisper_window_and_continues() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed([0.9] * 1100, chunk=10)  # 35 s of speech without a pause
+    (cut,) = d.jobs
+    assert cut.kind is JobKind.FINAL and cut.utterance == 1
+    assert cut.end_sample - cut.start_sample <= 28 * RATE
+    d.finish()
+    rest = d.jobs[1]
+    assert rest.utterance == 2 and rest.start_sample == cut.end_sample  # no gap, no overlap
+    assert rest.end_sample == 1100 * FRAME
+
+
+def test_long_speech_is_cut_at_a_pause_after_the_soft_limit() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed(([0.9] * 100 + [0.1] * 3) * 9, chunk=7)
+    first = d.jobs[0]
+    assert first.start_sample == 0
+    # Pauses fall on frames 100 + 103 k; the first after 20 s (625 frames) is frame 718.
+    assert first.end_sample == 719 * FRAME
+
+
+def test_half_close_flushes_speech_in_progress() -> None:
+    d = Driver(RecognizerConfig(interim_results=False))
+    d.feed([0.0] * 20 + [0.9] * 60)
+    assert d.jobs == []
+    tail = np.zeros(100, np.float32)  # less than a frame, never scored by the VAD
+    step = d.rec.feed(tail, np.zeros(0, np.float32))
+    assert step.jobs == []
+    (final,) = d.finish()
+    assert final.kind is JobKind.FINAL and final.end_sample == 80 * FRAME + 100
+    assert not d.rec.idle
+    d.complete(final, "flushed")
+    assert d.rec.idle and d.rec.finish().jobs == []
+
+
+def test_silence_clicks_and_noise_produce_no_work() -> None:
+    d = Driver()
+    d.feed([0.01] * 200 + [0.9] * 5 + [0.0] * 100 + [0.3] * 200)
+    d.finish()
+    assert d.jobs == [] and d.results == [] and d.rec.idle
+
+
+def test_stale_and_out_of_order_partials_are_not_sent() -> None:
+    d = Driver(RecognizerConfig(partial_interval_ms=500, speculative=False))
+    d.feed([0.9] * 40)
+    p1, p2 = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
+    (r2,) = d.complete(p2, "hello there")
+    assert isinstance(r2, InterimResult) and r2.stability == 0.0
+    assert d.complete(p1, "hello") == []  # older than what was already sent
+    d.feed([0.9] * 16)
+    p3 = d.jobs[-1]
+    (r3,) = d.complete(p3, "hello there friend")
+    assert isinstance(r3, InterimResult)
+    assert r3.stability == pytest.approx(2 / 3)  # two of three words agree with the last one
+    assert d.complete(p3, "") == []
+
+
+def test_a_big_chunk_yields_at_most_one_partial() -> None:
+    d = Driver(RecognizerConfig(speculative=False))
+    jobs = d.feed([0.9] * 400, chunk=400)  # 12.8 s at once, as an unpaced client sends
+    assert [j.kind for j in jobs] == [JobKind.PARTIAL]
+    assert jobs[0].end_sample == 400 * FRAME
