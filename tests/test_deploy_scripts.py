@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile
 
-from .conftest import REPO, ServerThread, scaled
+from .conftest import REPO, SPEECH, ServerThread, scaled
 
 SCRIPTS = sorted((REPO / "scripts").glob("riva-*.sh"))
 ENV_EXAMPLE = REPO / ".env.example"
@@ -315,13 +316,19 @@ def test_smoke_against_embedded_server(riva_server: ServerThread) -> None:
     assert f"smoke test passed: {riva_server.uri}" in result.stdout
 
 
-def test_smoke_fails_on_a_wrong_transcript(riva_server: ServerThread) -> None:
+def test_smoke_fails_on_a_wrong_transcript(riva_server: ServerThread, tmp_path: Path) -> None:
+    # The first 3.5 s of the clip ("and so my fellow americans") keep this one quick.
+    audio, rate = soundfile.read(SPEECH / "jfk" / "jfk.wav", dtype="int16")
+    short = tmp_path / "short.wav"
+    soundfile.write(short, audio[: int(3.5 * rate)], rate)
     result = run_script(
         "riva-smoke.sh",
         "--server",
         riva_server.uri,
         "--env-file",
         "/dev/null",
+        "--file",
+        str(short),
         "--expect",
         "we choose to go to the moon",
         timeout=120,
