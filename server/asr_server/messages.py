@@ -54,7 +54,11 @@ __all__ = [
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields with defaults are still always present in what the server sends, so the
+    # schema of server messages lists them as required.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
+    )
 
 
 # --- configuration -------------------------------------------------------------------
@@ -197,7 +201,11 @@ class SessionBegin(_Envelope):
 
 
 class SessionUpdated(_Envelope):
-    """Reply to a ``config`` message: the configuration now in effect."""
+    """Reply to a ``config`` message.
+
+    Attributes:
+        config: The configuration now in effect.
+    """
 
     type: Literal["session.updated"] = "session.updated"
     config: StreamConfig
@@ -279,7 +287,12 @@ class WarningCode(StrEnum):
 
 
 class WarningMessage(_Envelope):
-    """Something the client should fix; the session continues."""
+    """Something the client should fix; the session continues.
+
+    Attributes:
+        code: Stable warning code.
+        message: Human-readable detail; may change between versions.
+    """
 
     type: Literal["warning"] = "warning"
     code: WarningCode
@@ -410,8 +423,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
 
 
 class ErrorMessage(_Envelope):
-    """A failure that ends the session; the close frame follows with the code in
-    :data:`ERRORS`.
+    """A failure that ends the session; the close frame follows, with the close code
+    listed for ``code`` under Error codes.
 
     Attributes:
         code: Stable error code.
