@@ -44,11 +44,11 @@ while [ $# -gt 0 ]; do
     case $1 in
     --nim) TARGET=nim ;;
     --hosted) TARGET=hosted ;;
-    --uri) TARGET=uri && URI=$2 && shift ;;
-    --lb) export RIVA_LB_POLICY=$2 && shift ;;
-    --env-file) ENV_FILE=$2 && shift ;;
-    --cert) CERT=$2 && shift ;;
-    --key) KEY=$2 && shift ;;
+    --uri) arg "$@" && TARGET=uri && URI=$2 && shift ;;
+    --lb) arg "$@" && export RIVA_LB_POLICY=$2 && shift ;;
+    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
+    --cert) arg "$@" && CERT=$2 && shift ;;
+    --key) arg "$@" && KEY=$2 && shift ;;
     --no-check) CHECK=0 ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage && exit 0 ;;

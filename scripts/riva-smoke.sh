@@ -34,11 +34,11 @@ HOSTED=0
 EXPECT=${RIVA_SMOKE_EXPECT:-}
 while [ $# -gt 0 ]; do
     case $1 in
-    --env-file) ENV_FILE=$2 && shift ;;
-    --server) SERVER=$2 && shift ;;
+    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
+    --server) arg "$@" && SERVER=$2 && shift ;;
     --hosted) HOSTED=1 ;;
-    --file) export RIVA_SMOKE_FILE=$2 && shift ;;
-    --expect) EXPECT=$2 && shift ;;
+    --file) arg "$@" && export RIVA_SMOKE_FILE=$2 && shift ;;
+    --expect) arg "$@" && EXPECT=$2 && shift ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && die "unknown option: $1" ;;

@@ -31,10 +31,10 @@ SERVER=
 HOSTED=0
 while [ $# -gt 0 ]; do
     case $1 in
-    --env-file) ENV_FILE=$2 && shift ;;
-    --server) SERVER=$2 && shift ;;
+    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
+    --server) arg "$@" && SERVER=$2 && shift ;;
     --hosted) HOSTED=1 ;;
-    --name) export NIM_CONTAINER_NAME=$2 && shift ;;
+    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && shift ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && die "unknown option: $1" ;;

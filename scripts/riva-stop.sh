@@ -32,9 +32,9 @@ PURGE=0
 LOGOUT=0
 while [ $# -gt 0 ]; do
     case $1 in
-    --env-file) ENV_FILE=$2 && shift ;;
-    --name) export NIM_CONTAINER_NAME=$2 && shift ;;
-    --grace) GRACE=$2 && shift ;;
+    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
+    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && shift ;;
+    --grace) arg "$@" && GRACE=$2 && shift ;;
     --purge-cache) PURGE=1 ;;
     --logout) LOGOUT=1 ;;
     --dry-run) DRY_RUN=1 ;;

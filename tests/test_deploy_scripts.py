@@ -358,3 +358,12 @@ def test_status_reports_an_unreachable_endpoint() -> None:
     )
     assert result.returncode == 1
     assert "NOT healthy: 127.0.0.1:1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "option"), [("riva-deploy.sh", "--tag"), ("riva-gateway.sh", "--uri")]
+)
+def test_option_without_a_value_fails(script: str, option: str) -> None:
+    result = run_script(script, "--dry-run", option)
+    assert result.returncode == 1
+    assert f"{option} needs a value" in result.stdout

@@ -225,3 +225,10 @@ show_riva_env() {
         printf '  RIVA_METADATA=%s\n' "$(mask_metadata "$RIVA_METADATA")"
     fi
 }
+
+# arg OPTION VALUE...: fail unless OPTION is followed by a value.
+arg() {
+    if [ $# -lt 2 ] || [[ $2 == --* ]]; then
+        die "$1 needs a value"
+    fi
+}
