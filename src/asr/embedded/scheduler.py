@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class DecodeScheduler:
         """Jobs dropped as stale when their turn came."""
         self.ran = 0
         """Jobs run."""
+        self.busy_seconds = 0.0
+        """Wall time spent running jobs, summed over workers."""
 
     async def start(self) -> None:
         """Start the worker coroutines on the running loop."""
@@ -119,6 +122,7 @@ class DecodeScheduler:
                 item.future.set_result(None)
                 continue
             self.ran += 1
+            started = time.perf_counter()
             try:
                 result = await loop.run_in_executor(self._pool, item.run)
             except asyncio.CancelledError:
@@ -129,5 +133,7 @@ class DecodeScheduler:
                 if not item.future.done():
                     item.future.set_exception(exc)
                 continue
+            finally:
+                self.busy_seconds += time.perf_counter() - started
             if not item.future.done():
                 item.future.set_result(result)

@@ -113,6 +113,11 @@ class EmbeddedServer:
         return {"ran": sched.ran, "dropped": sched.dropped, "queued": sched.queued}
 
     @property
+    def decode_busy_seconds(self) -> float:
+        """Wall time the decode pool spent decoding, summed over workers."""
+        return self._scheduler.busy_seconds if self._scheduler is not None else 0.0
+
+    @property
     def engine(self) -> Engine | None:
         """The engine in use (loaded by :meth:`start` when none was given)."""
         return self._engine

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -223,6 +224,7 @@ class StreamSession:
             hotwords=self.options.hotwords,
             draft=job.kind is JobKind.PARTIAL,
         )
+        queued = time.perf_counter()
         try:
             result = await self._scheduler.submit(
                 job.kind.value, run, functools.partial(self._wanted, job)
@@ -231,6 +233,16 @@ class StreamSession:
             self.log.exception("stream %d: decode failed", self.id)
             self._outbox.put_nowait(_Abort(grpc.StatusCode.INTERNAL, f"decode failed: {exc}"))
             return
+        self.log.debug(
+            "stream %d: %s decode of utterance %d (%.2f s of audio) %s after %.3f s: %r",
+            self.id,
+            job.kind.name.lower(),
+            job.utterance,
+            job.audio.size / 16_000,
+            "dropped" if result is None else "done",
+            time.perf_counter() - queued,
+            result.text if result is not None else None,
+        )
         if result is not None and not self._closed:
             self._send(self.recognizer.complete(job, result))
         changed, self._changed = self._changed, asyncio.Event()
