@@ -1,0 +1,308 @@
+// Demo page: microphone or WAV file -> 16 kHz PCM16 -> WebSocket (same origin) -> transcript.
+// Plain JavaScript, no build step. The message contract is docs/websocket-api.md.
+
+const STREAM_PATH = "/v1/audio/transcriptions/stream";
+const TARGET_RATE = 16000;
+const FILE_CHUNK_MS = 100;
+
+const ERROR_TEXT = {
+  unauthorized: "The server needs an API key for this page.",
+  invalid_config: "The server did not accept the recognition settings.",
+  invalid_json: "The page sent a message the server could not read.",
+  unknown_message_type: "The page sent a message the server does not know.",
+  invalid_message: "The page sent a malformed message.",
+  config_required: "The server expects settings before audio.",
+  invalid_audio: "The server could not decode the audio.",
+  frame_too_large: "An audio chunk was too large for the server.",
+  too_fast: "Audio was sent faster than real time, so the server stopped the session.",
+  too_many_sessions: "The server is busy with other sessions. Try again in a moment.",
+  backend_unavailable: "The speech recogniser is not reachable right now. Try again in a moment.",
+  backend_error: "The speech recogniser refused the request.",
+  idle_timeout: "The session was closed because no audio arrived for a while.",
+  session_too_long: "The session reached its maximum length.",
+  internal_error: "The server ran into an internal error.",
+};
+
+const CLOSE_TEXT = {
+  1000: "Finished.",
+  1001: "The server is shutting down.",
+  1006: "The connection was lost.",
+  1009: "An audio chunk was too large for the server.",
+  1011: "The server ran into an internal error.",
+};
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  start: $("start"),
+  stop: $("stop"),
+  file: $("file"),
+  punctuation: $("punctuation"),
+  status: $("status"),
+  error: $("error"),
+  finals: $("finals"),
+  partial: $("partial"),
+  meta: $("meta"),
+};
+
+// Exposed for tests and the console.
+const demo = {
+  state: "idle",
+  finals: [],
+  partial: "",
+  messages: [],
+  closeCode: null,
+  sessionId: null,
+};
+window.asrDemo = demo;
+
+let socket = null;
+let capture = null; // { context, stream, node, source }
+let fileTimer = null;
+
+function setState(state, text) {
+  demo.state = state;
+  ui.status.dataset.state = state;
+  ui.status.textContent = text;
+  const busy = state === "connecting" || state === "streaming" || state === "finishing";
+  ui.start.disabled = busy;
+  ui.file.disabled = busy;
+  ui.stop.disabled = !(state === "connecting" || state === "streaming");
+}
+
+function showError(text) {
+  ui.error.hidden = !text;
+  ui.error.textContent = text || "";
+}
+
+function renderTranscript() {
+  ui.finals.textContent = demo.finals.join(" ");
+  ui.partial.textContent = demo.partial;
+}
+
+function streamUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const params = new URLSearchParams({
+    encoding: "pcm16",
+    sample_rate: String(TARGET_RATE),
+    interim_results: "true",
+    punctuation: ui.punctuation.checked ? "true" : "false",
+  });
+  return `${scheme}//${location.host}${STREAM_PATH}?${params}`;
+}
+
+function connect() {
+  return new Promise((resolve, reject) => {
+    demo.finals = [];
+    demo.partial = "";
+    demo.messages = [];
+    demo.closeCode = null;
+    renderTranscript();
+    showError("");
+    setState("connecting", "Connecting…");
+    const ws = new WebSocket(streamUrl());
+    ws.binaryType = "arraybuffer";
+    let began = false;
+    let failure = null;
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      demo.messages.push(message);
+      switch (message.type) {
+        case "session.begin":
+          began = true;
+          demo.sessionId = message.session_id;
+          ui.meta.textContent = `Session ${message.session_id}`;
+          resolve(ws);
+          break;
+        case "transcript.partial":
+          demo.partial = message.text;
+          renderTranscript();
+          break;
+        case "transcript.final":
+          if (message.text) demo.finals.push(message.text);
+          demo.partial = "";
+          renderTranscript();
+          break;
+        case "session.end":
+          ui.meta.textContent =
+            `Session ${message.session_id}: ${message.audio_seconds.toFixed(1)} s of audio, ` +
+            `${message.finals} final${message.finals === 1 ? "" : "s"}.`;
+          break;
+        case "warning":
+          console.warn("server warning", message.code, message.message);
+          break;
+        case "error":
+          failure = message;
+          showError(`${ERROR_TEXT[message.code] || "Error."} (${message.message})`);
+          break;
+      }
+    };
+    ws.onclose = (event) => {
+      demo.closeCode = event.code;
+      stopCapture();
+      stopFile();
+      socket = null;
+      if (failure || event.code !== 1000) {
+        if (!failure) showError(CLOSE_TEXT[event.code] || `Connection closed (${event.code}).`);
+        setState("error", `Disconnected (code ${event.code}).`);
+      } else {
+        setState("closed", "Finished. Every final transcript was received.");
+      }
+      if (!began) reject(new Error(failure ? failure.code : `closed ${event.code}`));
+    };
+    ws.onerror = () => {
+      // The close event follows with the details; nothing to add here.
+    };
+    socket = ws;
+  });
+}
+
+function send(data) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(data);
+}
+
+// --- microphone ----------------------------------------------------------------------
+
+async function startMicrophone() {
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    showError("The microphone needs a secure page: open it over https:// or on localhost.");
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    });
+  } catch (err) {
+    showError(
+      err.name === "NotAllowedError"
+        ? "Microphone access was denied. Allow it in the browser to transcribe speech."
+        : `No microphone could be opened (${err.name}).`,
+    );
+    return;
+  }
+  try {
+    await connect();
+  } catch {
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  const context = new AudioContext();
+  await context.audioWorklet.addModule("capture-worklet.js");
+  const source = context.createMediaStreamSource(stream);
+  const node = new AudioWorkletNode(context, "pcm16-capture", { numberOfOutputs: 1 });
+  node.port.onmessage = (event) => {
+    if (event.data instanceof ArrayBuffer) send(event.data);
+  };
+  // The node must be pulled by the graph to run; a muted gain keeps it silent.
+  const mute = context.createGain();
+  mute.gain.value = 0;
+  source.connect(node).connect(mute).connect(context.destination);
+  capture = { context, stream, node, source };
+  setState("streaming", `Listening (microphone at ${context.sampleRate} Hz → 16 kHz).`);
+}
+
+function stopCapture() {
+  if (!capture) return;
+  const { context, stream, node, source } = capture;
+  capture = null;
+  stream.getTracks().forEach((t) => t.stop());
+  source.disconnect();
+  node.disconnect();
+  context.close();
+}
+
+async function stopMicrophone() {
+  if (capture) {
+    const { node } = capture;
+    // Ask the worklet for its last partial chunk before ending the stream.
+    await new Promise((resolve) => {
+      const previous = node.port.onmessage;
+      node.port.onmessage = (event) => {
+        previous(event);
+        if (event.data === "flushed") resolve();
+      };
+      node.port.postMessage("flush");
+      setTimeout(resolve, 500);
+    });
+    stopCapture();
+  }
+  finish();
+}
+
+// --- WAV file ------------------------------------------------------------------------
+
+async function decodeToPcm16(file) {
+  const bytes = await file.arrayBuffer();
+  // decodeAudioData resamples to the context's rate: 16 kHz here.
+  const context = new OfflineAudioContext(1, 1, TARGET_RATE);
+  const buffer = await context.decodeAudioData(bytes);
+  const mono = new Float32Array(buffer.length);
+  for (let c = 0; c < buffer.numberOfChannels; c++) {
+    const data = buffer.getChannelData(c);
+    for (let i = 0; i < data.length; i++) mono[i] += data[i] / buffer.numberOfChannels;
+  }
+  const pcm = new Int16Array(mono.length);
+  for (let i = 0; i < mono.length; i++) {
+    pcm[i] = Math.round(Math.max(-1, Math.min(1, mono[i])) * 32767);
+  }
+  return pcm;
+}
+
+async function streamFile(file) {
+  let pcm;
+  try {
+    pcm = await decodeToPcm16(file);
+  } catch (err) {
+    showError(`The file could not be decoded as audio (${err.message || err}).`);
+    return;
+  }
+  try {
+    await connect();
+  } catch {
+    return;
+  }
+  const seconds = pcm.length / TARGET_RATE;
+  setState("streaming", `Streaming ${file.name} (${seconds.toFixed(1)} s) in real time…`);
+  const chunk = (TARGET_RATE * FILE_CHUNK_MS) / 1000;
+  const started = performance.now();
+  let offset = 0;
+  // Paced against the clock from the start, so timer jitter does not accumulate.
+  const tick = () => {
+    fileTimer = null;
+    const due = Math.min(pcm.length, Math.floor(((performance.now() - started) / 1000) * TARGET_RATE));
+    while (offset + chunk <= due || (due === pcm.length && offset < pcm.length)) {
+      send(pcm.slice(offset, offset + chunk).buffer);
+      offset += chunk;
+    }
+    if (offset >= pcm.length) {
+      finish();
+      return;
+    }
+    fileTimer = setTimeout(tick, FILE_CHUNK_MS / 2);
+  };
+  tick();
+}
+
+function stopFile() {
+  if (fileTimer !== null) clearTimeout(fileTimer);
+  fileTimer = null;
+}
+
+// --- ending --------------------------------------------------------------------------
+
+function finish() {
+  stopFile();
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    send(JSON.stringify({ type: "end" }));
+    setState("finishing", "Finishing: waiting for the last final transcript…");
+  }
+}
+
+ui.start.addEventListener("click", () => startMicrophone());
+ui.stop.addEventListener("click", () => (capture ? stopMicrophone() : finish()));
+ui.file.addEventListener("change", () => {
+  const [file] = ui.file.files;
+  if (file) streamFile(file);
+  ui.file.value = "";
+});
+setState("idle", "Not connected. Press Start, or choose a WAV file.");

@@ -1,0 +1,238 @@
+"""The demo page in real headless Chromium, against the WebSocket server and embedded Riva.
+
+Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright (``executable_path``; no
+browser download). The "microphone" is Chromium's fake capture device playing a WAV file.
+That device loops its file, so the file is the speech framed by silence: the page's finals
+for the first pass are checked as soon as they arrive, and Stop is pressed while the loop is
+still in its trailing silence. A failing test leaves a screenshot in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from asr_server.app import GatewayServer
+from asr_server.certs import write_self_signed
+from asr_server.settings import ServerSettings
+
+from asr.audio import read_audio
+from asr.settings import RivaSettings
+from asr.wer import word_error_rate
+
+from .conftest import REPO, SPEECH, ServerThread, scaled
+
+CHROMIUM = Path("/usr/bin/chromium")
+JFK = SPEECH / "jfk" / "jfk.wav"
+JFK_TEXT = (
+    "And so, my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+ARTIFACTS = REPO / "test-artifacts"
+LEAD_SILENCE, TAIL_SILENCE = 1.0, 6.0
+
+
+def _require_browser() -> Any:
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        problem = problem or "playwright is not installed"
+        async_playwright = None
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"demo page test cannot run in CI: {problem}")
+        pytest.skip(problem)
+    return async_playwright
+
+
+def padded_speech(folder: Path) -> Path:
+    """JFK framed by silence, as the fake microphone's looping file."""
+    samples, rate = read_audio(JFK)
+    lead = np.zeros(int(LEAD_SILENCE * rate), dtype=np.float32)
+    tail = np.zeros(int(TAIL_SILENCE * rate), dtype=np.float32)
+    path = folder / "jfk-padded.wav"
+    sf.write(path, np.concatenate([lead, samples, tail]), rate, subtype="PCM_16")
+    return path
+
+
+@asynccontextmanager
+async def browser_page(
+    fake_audio: Path | None, *, https: bool
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    async_playwright = _require_browser()
+    args = [
+        "--no-sandbox",
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    if fake_audio is not None:
+        args.append(f"--use-file-for-fake-audio-capture={fake_audio}")
+    console: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            context = await browser.new_context(ignore_https_errors=https)
+            page = await context.new_page()
+            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+            page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
+            yield page, console
+        finally:
+            await browser.close()
+
+
+async def save_screenshot(page: Any, name: str, console: list[str]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console) + "\n")
+
+
+async def page_state(page: Any) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate(
+        """() => ({
+            state: window.asrDemo.state,
+            finals: window.asrDemo.finals.join(" "),
+            shown: document.getElementById("finals").textContent,
+            types: window.asrDemo.messages.map((m) => m.type),
+            closeCode: window.asrDemo.closeCode,
+            error: document.getElementById("error").hidden
+                ? "" : document.getElementById("error").textContent,
+            status: document.getElementById("status").textContent,
+        })"""
+    )
+    return state
+
+
+async def wait_for(page: Any, condition: Any, timeout: float, what: str) -> dict[str, Any]:
+    """Poll the page's state until ``condition(state)`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await page_state(page)
+        if condition(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; page state: {state}")
+        await asyncio.sleep(0.25)  # polling the page, not waiting for readiness
+
+
+@asynccontextmanager
+async def gateway(riva_uri: str, certs: Path | None) -> AsyncIterator[GatewayServer]:
+    cert, key = write_self_signed(certs) if certs else (None, None)
+    settings = ServerSettings(
+        host="127.0.0.1", port=0, cert=cert, key=key, static_dir=REPO / "static"
+    )
+    async with GatewayServer(settings, RivaSettings(uri=riva_uri)) as server:
+        yield server
+
+
+async def test_microphone_partials_greyed_and_finals_appended(
+    riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _require_browser()
+    async with (
+        gateway(riva_server.uri, tmp_path / "certs") as gw,
+        browser_page(padded_speech(tmp_path), https=True) as (page, console),
+    ):
+        try:
+            url = gw.base_url.replace("127.0.0.1", "localhost")
+            assert url.startswith("https://")
+            await page.goto(url + "/")
+            await page.click("#start")
+            # The first pass of the looping file: its finals arrive during the tail silence.
+            state = await wait_for(
+                page,
+                lambda s: s["finals"] and word_error_rate([JFK_TEXT], [s["finals"]]) <= 0.15,
+                scaled(60),
+                "the finals of the first pass",
+            )
+            await page.click("#stop")
+            state = await wait_for(
+                page, lambda s: s["state"] in ("closed", "error"), scaled(30), "the end"
+            )
+            assert state["state"] == "closed" and state["closeCode"] == 1000, state
+            assert state["error"] == ""
+            assert state["shown"] == state["finals"]
+            assert word_error_rate([JFK_TEXT], [state["shown"]]) <= 0.15, state["shown"]
+            types = state["types"]
+            assert types[0] == "session.begin" and types[-1] == "session.end"
+            assert types.index("transcript.partial") < types.index("transcript.final")
+            grey = await page.eval_on_selector("#partial", "e => getComputedStyle(e).color")
+            black = await page.eval_on_selector("#finals", "e => getComputedStyle(e).color")
+            assert grey == "rgb(158, 158, 158)" and grey != black
+        except BaseException:
+            await save_screenshot(page, request.node.name, console)
+            raise
+
+
+async def test_file_picker_streams_a_wav_in_real_time(
+    riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _require_browser()
+    async with (
+        gateway(riva_server.uri, None) as gw,
+        browser_page(None, https=False) as (page, console),
+    ):
+        try:
+            await page.goto(gw.base_url + "/")
+            started = time.monotonic()
+            await page.set_input_files("#file", str(JFK))
+            await wait_for(page, lambda s: s["state"] == "streaming", scaled(10), "streaming")
+            state = await wait_for(
+                page, lambda s: s["state"] in ("closed", "error"), scaled(60), "the end"
+            )
+            elapsed = time.monotonic() - started
+            assert state["state"] == "closed" and state["closeCode"] == 1000, state
+            assert word_error_rate([JFK_TEXT], [state["shown"]]) <= 0.1, state["shown"]
+            assert elapsed >= 10.5, f"11 s of audio streamed in {elapsed:.1f} s: not real time"
+            assert "11.0 s of audio" in await page.text_content("#meta")
+        except BaseException:
+            await save_screenshot(page, request.node.name, console)
+            raise
+
+
+async def test_backend_down_is_explained_in_words(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _require_browser()
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with (
+        gateway(f"127.0.0.1:{port}", None) as gw,
+        browser_page(padded_speech(tmp_path), https=False) as (page, console),
+    ):
+        try:
+            await page.goto(gw.base_url + "/")
+            await page.click("#start")
+            state = await wait_for(page, lambda s: s["state"] == "error", scaled(20), "error")
+            assert state["closeCode"] == 4007
+            assert "not reachable" in state["error"]
+            assert await page.is_enabled("#start")
+        except BaseException:
+            await save_screenshot(page, request.node.name, console)
+            raise
+
+
+def test_skip_rule_is_not_silent_in_ci() -> None:
+    """In CI a missing browser must fail the suite, never skip it."""
+    if os.environ.get("CI") == "true":
+        assert CHROMIUM.exists() and shutil.which("chromium") is not None
