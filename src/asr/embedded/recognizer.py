@@ -295,7 +295,14 @@ class Recognizer:
             self._speech_frames = self._min_speech_frames  # it is mid-speech already
             self.endpointer.restart()
             return jobs
-        if self.config.interim_results and now >= self._next_partial and self._enough_speech():
+        if (
+            self.config.interim_results
+            and now >= self._next_partial
+            and self._enough_speech()
+            # Not over a pause: the hypothesis would not change, and the decode would
+            # compete with the speculative final that a pause is about to start.
+            and self.endpointer.last_speech_end == self._frames
+        ):
             self._partial_due = True
         return jobs
 

@@ -99,6 +99,8 @@ class StreamSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._closed = False
+        self._partial_running = False
+        self._next_partial: DecodeJob | None = None
         self.options: RequestOptions | None = None
         self.recognizer: Recognizer | None = None
 
@@ -195,10 +197,20 @@ class StreamSession:
 
     def _handle(self, step: Step) -> None:
         for job in step.jobs:
-            task = asyncio.create_task(self._decode(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if job.kind is JobKind.PARTIAL and self._partial_running:
+                # One partial per stream at a time, so the other worker stays free for
+                # finals; the newest waiting partial runs next, older ones are dropped.
+                self._next_partial = job
+            else:
+                self._spawn(job)
         self._send(step.results)
+
+    def _spawn(self, job: DecodeJob) -> None:
+        if job.kind is JobKind.PARTIAL:
+            self._partial_running = True
+        task = asyncio.create_task(self._decode(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _send(self, results: list[Result]) -> None:
         assert self.options is not None
@@ -245,6 +257,11 @@ class StreamSession:
         )
         if result is not None and not self._closed:
             self._send(self.recognizer.complete(job, result))
+        if job.kind is JobKind.PARTIAL:
+            self._partial_running = False
+            waiting, self._next_partial = self._next_partial, None
+            if waiting is not None and not self._closed and self.recognizer.wanted(waiting):
+                self._spawn(waiting)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
