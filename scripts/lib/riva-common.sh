@@ -19,6 +19,9 @@ riva_defaults() {
     : "${NIM_GPUS:=device=0}"
     : "${NIM_SHM_SIZE:=8g}"
     : "${NIM_CACHE_DIR:=${HOME}/.cache/nim}"
+    # An env file is not run by a shell, so expand a leading ~ here as a shell would.
+    # shellcheck disable=SC2088  # the literal ~ is what is matched, not expanded
+    case $NIM_CACHE_DIR in "~" | "~/"*) NIM_CACHE_DIR="${HOME}${NIM_CACHE_DIR:1}" ;; esac
     : "${NIM_HOST:=localhost}"
     : "${NIM_GRPC_PORT:=50051}"
     : "${NIM_HTTP_PORT:=9000}"
