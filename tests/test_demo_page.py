@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from asr_server.app import GatewayServer
-from asr_server.certs import write_self_signed
-from asr_server.settings import ServerSettings
 
 from asr.audio import read_audio
 from asr.settings import RivaSettings
 from asr.wer import word_error_rate
+from asr_server.app import GatewayServer
+from asr_server.certs import write_self_signed
+from asr_server.settings import ServerSettings
 
 from .conftest import REPO, SPEECH, ServerThread, scaled
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+from asr.events import Alternative, Final, Partial, Word
 from asr_server import schema
 from asr_server.limits import Limits
 from asr_server.messages import (
@@ -18,8 +20,6 @@ from asr_server.messages import (
     client_message_adapter,
 )
 from asr_server.protocol import Send, Session
-
-from asr.events import Alternative, Final, Partial, Word
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -131,3 +131,19 @@ def test_error_codes_and_close_codes() -> None:
         assert f"`{code.value}`" in doc
     for warning in WarningCode:
         assert f"`{warning.value}`" in doc
+
+
+def test_every_module_declares_a_sorted_complete_all() -> None:
+    import importlib
+    import pkgutil
+
+    import asr_server
+
+    names = ["asr_server"] + [
+        f"asr_server.{m.name}" for m in pkgutil.iter_modules(asr_server.__path__)
+    ]
+    for name in names:
+        module = importlib.import_module(name)
+        exported = list(module.__all__)
+        assert exported == sorted(set(exported)), name
+        assert all(hasattr(module, n) for n in exported), name

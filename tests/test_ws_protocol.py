@@ -8,6 +8,16 @@ import struct
 
 import numpy as np
 import pytest
+
+from asr.errors import (
+    AudioFormatError,
+    AuthenticationError,
+    CircuitOpenError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
+from asr.events import Final, Partial, Word
 from asr_server.limits import IngestRate, Limits
 from asr_server.messages import (
     ERRORS,
@@ -37,16 +47,6 @@ from asr_server.protocol import (
     config_from_query,
     error_code_for,
 )
-
-from asr.errors import (
-    AudioFormatError,
-    AuthenticationError,
-    CircuitOpenError,
-    InvalidArgumentError,
-    NotFoundError,
-    UnavailableError,
-)
-from asr.events import Final, Partial, Word
 
 SILENCE_100MS = b"\x00\x00" * 1600  # 16 kHz PCM16
 

@@ -50,7 +50,12 @@ from .relay import RelayEvent, RivaRelay
 from .responses import json_response, static_response, text_response
 from .settings import ServerSettings
 
-__all__ = ["STREAM_PATH", "GatewayServer", "run", "serve_forever"]
+__all__ = [
+    "GatewayServer",
+    "STREAM_PATH",
+    "run",
+    "serve_forever",
+]
 
 STREAM_PATH = "/v1/audio/transcriptions/stream"
 """The WebSocket endpoint."""

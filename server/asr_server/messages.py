@@ -24,12 +24,12 @@ from asr.events import Final, Partial
 from asr.options import EndpointingConfig, RecognitionOptions
 
 __all__ = [
-    "ERRORS",
     "AnyClientMessage",
     "AnyServerMessage",
     "ClientMessage",
     "CloseCode",
     "ConfigMessage",
+    "ERRORS",
     "EndMessage",
     "ErrorCode",
     "ErrorMessage",

@@ -25,8 +25,8 @@ from asr.options import EndpointingConfig
 from . import messages as m
 
 __all__ = [
-    "SCHEMA_FILE",
     "DOC_FILE",
+    "SCHEMA_FILE",
     "default_docs_dir",
     "json_schema",
     "main",

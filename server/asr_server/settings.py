@@ -19,9 +19,12 @@ __all__ = ["ServerSettings", "default_static_dir"]
 
 
 def default_static_dir() -> Path | None:
-    """The demo page folder of a source checkout (``static/`` beside ``server/``), if any."""
-    candidate = Path(__file__).resolve().parents[2] / "static"
-    return candidate if (candidate / "index.html").is_file() else None
+    """The demo page: ``asr_server/static`` in a wheel, else ``static/`` of the checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "static", here.parents[1] / "static"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
 
 
 def _split(value: Any) -> Any:
