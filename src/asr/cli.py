@@ -272,6 +272,38 @@ def _riva_local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from asr_server.app import run as serve
+    from asr_server.settings import ServerSettings
+
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port", "cert", "key")
+        if getattr(args, name) is not None
+    }
+    base = ServerSettings()
+    settings = ServerSettings.model_validate(base.model_dump() | overrides) if overrides else base
+    serve(
+        settings,
+        _settings(args),
+        on_ready=lambda gateway: print(
+            f"asr serve: demo page and API on {gateway.base_url} (Riva at {_settings(args).uri})",
+            flush=True,
+        ),
+    )
+    return 0
+
+
+def _make_cert(args: argparse.Namespace) -> int:
+    from asr_server.certs import write_self_signed
+
+    cert, key = write_self_signed(
+        args.directory, hostnames=tuple(args.hostname), overwrite=args.overwrite
+    )
+    print(f"certificate {cert}\nprivate key {key}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
@@ -328,6 +360,27 @@ def _parser() -> argparse.ArgumentParser:
     _connection_flags(wer)
     _recognition_flags(wer)
     wer.set_defaults(run=lambda a: asyncio.run(_wer(a)))
+
+    serve = commands.add_parser(
+        "serve", help="serve the WebSocket API and demo page (settings: ASR_SERVER_*)"
+    )
+    serve.add_argument("--host", help="interface to bind (ASR_SERVER_HOST)")
+    serve.add_argument("--port", type=int, help="port; 0 picks a free one (ASR_SERVER_PORT)")
+    serve.add_argument("--cert", type=Path, help="TLS certificate PEM (ASR_SERVER_CERT)")
+    serve.add_argument("--key", type=Path, help="TLS private key PEM (ASR_SERVER_KEY)")
+    _connection_flags(serve)
+    serve.set_defaults(run=_serve)
+
+    cert = commands.add_parser("make-cert", help="make a self-signed certificate for local use")
+    cert.add_argument("directory", type=Path, help="where server.pem and server.key go")
+    cert.add_argument(
+        "--hostname",
+        action="append",
+        default=["localhost"],
+        help="DNS name the certificate covers; repeatable",
+    )
+    cert.add_argument("--overwrite", action="store_true", help="replace existing files")
+    cert.set_defaults(run=_make_cert)
 
     local = commands.add_parser(
         "riva-local", help="serve the embedded Riva-compatible ASR server on CPU"

@@ -68,9 +68,9 @@ def mix_noise(
     signal_power = float(np.mean(samples.astype(np.float64) ** 2))
     noise_power = float(np.mean(noise**2))
     scale = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
-    mixed = samples + noise * scale
+    mixed: npt.NDArray[np.float64] = samples + noise * scale
     peak = float(np.max(np.abs(mixed))) or 1.0
-    return (mixed / max(1.0, peak)).astype(np.float32)
+    return np.asarray(mixed / max(1.0, peak), dtype=np.float32)
 
 
 def join_clips(
