@@ -261,12 +261,20 @@ async def _wer(args: argparse.Namespace) -> int:
 
 
 def _riva_local(args: argparse.Namespace) -> int:
-    from .embedded.server import run
+    from .embedded.server import ServerTLS, run
 
+    if (args.ssl_cert is None) != (args.ssl_key is None):
+        raise SystemExit("asr riva-local: --ssl-cert and --ssl-key go together")
+    if args.ssl_client_ca is not None and args.ssl_cert is None:
+        raise SystemExit("asr riva-local: --ssl-client-ca needs --ssl-cert and --ssl-key")
+    tls = None
+    if args.ssl_cert is not None:
+        tls = ServerTLS(args.ssl_cert, args.ssl_key, args.ssl_client_ca)
     run(
         host=args.host,
         port=args.port,
         max_streams=args.max_streams,
+        tls=tls,
         on_ready=lambda address: print(f"asr riva-local: serving on {address}", flush=True),
     )
     return 0
@@ -388,6 +396,13 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     local.add_argument("--max-streams", type=int, default=8)
+    local.add_argument("--ssl-cert", type=Path, help="serve TLS with this PEM certificate")
+    local.add_argument("--ssl-key", type=Path, help="PEM private key of --ssl-cert")
+    local.add_argument(
+        "--ssl-client-ca",
+        type=Path,
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     local.set_defaults(run=_riva_local)
     return parser
 

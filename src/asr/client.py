@@ -13,6 +13,7 @@ streams rather than making one per stream.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
@@ -76,10 +77,18 @@ def _open_channel(settings: RivaSettings) -> grpc.aio.Channel:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
-    if settings.lb_policy:
-        options.append(("grpc.lb_policy_name", settings.lb_policy))
+    service_config: dict[str, Any] = {}
+    if settings.load_balancing:
+        service_config["loadBalancingConfig"] = [{settings.load_balancing: {}}]
+    if settings.health_check:
+        # gRPC client-side health checking: subchannels whose server reports NOT_SERVING
+        # on grpc.health.v1 (the whole server, service "") get no new calls.
+        service_config["healthCheckConfig"] = {"serviceName": ""}
+    if service_config:
+        options.append(("grpc.service_config", json.dumps(service_config)))
+    target = settings.target
     if not settings.tls:
-        return grpc.aio.insecure_channel(settings.uri, options=options)
+        return grpc.aio.insecure_channel(target, options=options)
     if settings.ssl_target_name:
         options.append(("grpc.ssl_target_name_override", settings.ssl_target_name))
     credentials = grpc.ssl_channel_credentials(
@@ -87,7 +96,7 @@ def _open_channel(settings: RivaSettings) -> grpc.aio.Channel:
         private_key=_read(settings.ssl_client_key),
         certificate_chain=_read(settings.ssl_client_cert),
     )
-    return grpc.aio.secure_channel(settings.uri, credentials, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 class _ReplayableAudio:

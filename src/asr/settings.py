@@ -7,6 +7,7 @@ variable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,8 +57,9 @@ class RivaSettings(BaseSettings):
     """How to reach a Riva ASR endpoint.
 
     Attributes:
-        uri: ``host:port`` of the Riva gRPC endpoint, or any gRPC target such as
-            ``dns:///riva.internal:50051`` (use with ``lb_policy="round_robin"``).
+        uri: ``host:port`` of the Riva gRPC endpoint; several as ``ip:port,ip:port``
+            (balanced round robin); or any gRPC target such as
+            ``dns:///riva-headless:50051`` (use with ``lb_policy="round_robin"``).
         use_ssl: Use TLS even without a custom root certificate (system roots).
         ssl_root_cert: PEM file of the CA that signed the server's certificate.
         ssl_client_cert: PEM client certificate for mutual TLS.
@@ -68,7 +70,10 @@ class RivaSettings(BaseSettings):
         timeout: Deadline in seconds for unary calls (recognize, list models, health).
         stream_timeout: Deadline in seconds for a whole streaming call.
         max_message_bytes: Largest gRPC message sent or received.
-        lb_policy: gRPC load-balancing policy across the addresses ``uri`` resolves to.
+        lb_policy: gRPC load-balancing policy across the addresses ``uri`` resolves to
+            (``round_robin`` or ``pick_first``); several endpoints default to round robin.
+        health_check: Ask each backend's ``grpc.health.v1`` service and send new calls
+            only to those SERVING (with ``round_robin``).
         retry_attempts: Attempts per call, the first included, on transient errors.
         retry_initial_backoff: First backoff in seconds; grows exponentially with jitter.
         retry_max_backoff: Longest backoff in seconds.
@@ -91,6 +96,7 @@ class RivaSettings(BaseSettings):
     stream_timeout: float = Field(default=3600.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     lb_policy: str | None = None
+    health_check: bool = False
     retry_attempts: int = Field(default=4, ge=1, le=20)
     retry_initial_backoff: float = Field(default=0.1, ge=0)
     retry_max_backoff: float = Field(default=2.0, ge=0)
@@ -104,10 +110,49 @@ class RivaSettings(BaseSettings):
         return parse_metadata(value)
 
     @model_validator(mode="after")
+    def _check_endpoints(self) -> RivaSettings:
+        endpoints = self.endpoints
+        if not endpoints:
+            raise ValueError("uri names no endpoint")
+        if len(endpoints) > 1:
+            for endpoint in endpoints:
+                host, _, port = endpoint.rpartition(":")
+                try:
+                    ipaddress.IPv4Address("127.0.0.1" if host == "localhost" else host)
+                except ValueError:
+                    raise ValueError(
+                        f"{endpoint!r}: several endpoints must be IPv4 ip:port; for host "
+                        "names use one dns:/// target that resolves to all of them"
+                    ) from None
+                if not port.isdigit():
+                    raise ValueError(f"{endpoint!r} has no port")
+        return self
+
+    @model_validator(mode="after")
     def _check_tls(self) -> RivaSettings:
         if (self.ssl_client_cert is None) != (self.ssl_client_key is None):
             raise ValueError("ssl_client_cert and ssl_client_key must be given together")
         return self
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The ``host:port`` endpoints listed in ``uri`` (one unless comma-separated)."""
+        return tuple(part.strip() for part in self.uri.split(",") if part.strip())
+
+    @property
+    def target(self) -> str:
+        """The gRPC target for ``uri``: several endpoints become a static ``ipv4:`` list."""
+        endpoints = self.endpoints
+        if len(endpoints) == 1:
+            return endpoints[0]
+        return "ipv4:" + ",".join(e.replace("localhost:", "127.0.0.1:") for e in endpoints)
+
+    @property
+    def load_balancing(self) -> str | None:
+        """The policy in force: ``lb_policy``, else round robin over several endpoints."""
+        if self.lb_policy:
+            return self.lb_policy
+        return "round_robin" if len(self.endpoints) > 1 or self.health_check else None
 
     @property
     def tls(self) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from .endpointer import EndpointParams
 from .engine import Engine, Transcription, WhisperEngine, WordTiming
-from .server import ASR_SERVICE, EmbeddedServer, run
+from .server import ASR_SERVICE, EmbeddedServer, ServerTLS, run
 
 __all__ = [
     "ASR_SERVICE",
     "EmbeddedServer",
     "EndpointParams",
     "Engine",
+    "ServerTLS",
     "Transcription",
     "WhisperEngine",
     "WordTiming",

@@ -15,6 +15,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -29,7 +31,7 @@ from .health import HealthServicer
 from .scheduler import DecodeScheduler
 from .servicer import RivaASRServicer, ServicerConfig
 
-__all__ = ["ASR_SERVICE", "EmbeddedServer", "run"]
+__all__ = ["ASR_SERVICE", "EmbeddedServer", "ServerTLS", "run"]
 
 logger = logging.getLogger("asr.embedded.server")
 
@@ -37,6 +39,37 @@ ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
 """The gRPC service name, as the health service reports it."""
 
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # offline Recognize takes whole files
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTLS:
+    """Certificates for serving over TLS.
+
+    Attributes:
+        cert: PEM certificate chain of the server.
+        key: PEM private key of ``cert``.
+        client_ca: PEM CA certificates; when given, clients must present a certificate
+            signed by one of them (mutual TLS).
+    """
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """gRPC server credentials from the PEM files.
+
+        Raises:
+            ConfigurationError: A file cannot be read.
+        """
+        try:
+            pair = (self.key.read_bytes(), self.cert.read_bytes())
+            roots = self.client_ca.read_bytes() if self.client_ca is not None else None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read TLS files: {exc}") from exc
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=roots, require_client_auth=roots is not None
+        )
 
 
 class EmbeddedServer:
@@ -52,6 +85,8 @@ class EmbeddedServer:
         endpoint: Endpointing defaults for request fields left at 0; ``None`` uses
             :class:`EndpointParams` defaults.
         speculative: Start decoding a final at the first-pass end of utterance.
+        tls: Serve over TLS (and mutual TLS when it names a client CA) instead of plain
+            HTTP/2.
     """
 
     def __init__(
@@ -65,6 +100,7 @@ class EmbeddedServer:
         decode_workers: int = 2,
         endpoint: EndpointParams | None = None,
         speculative: bool = True,
+        tls: ServerTLS | None = None,
     ) -> None:
         if max_streams < 1:
             raise ConfigurationError(f"max_streams must be at least 1, got {max_streams}")
@@ -82,6 +118,7 @@ class EmbeddedServer:
             endpoint=endpoint or EndpointParams(),
             speculative=speculative,
         )
+        self.tls = tls
         self._port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._scheduler: DecodeScheduler | None = None
@@ -158,8 +195,11 @@ class EmbeddedServer:
         health_grpc.add_HealthServicer_to_server(self._health, server)
         address = f"{self.host}:{self._requested_port}"
         try:
-            port = int(server.add_insecure_port(address))
-        except RuntimeError as exc:
+            if self.tls is None:
+                port = int(server.add_insecure_port(address))
+            else:
+                port = int(server.add_secure_port(address, self.tls.credentials()))
+        except (RuntimeError, OSError) as exc:
             await self._scheduler.close()
             raise ConfigurationError(f"cannot bind {address}: {exc}") from exc
         await server.start()
@@ -170,6 +210,17 @@ class EmbeddedServer:
             "embedded Riva ASR server (%s) serving on %s:%d", self._engine.name, self.host, port
         )
         return port
+
+    def set_serving(self, serving: bool) -> None:
+        """Report SERVING or NOT_SERVING on the health service without stopping.
+
+        Clients that check health (``RIVA_HEALTH_CHECK``) send new streams elsewhere
+        while this server is NOT_SERVING; streams in progress carry on. Use it to drain a
+        server before maintenance.
+        """
+        if self._health is not None:
+            status = health_pb2.HealthCheckResponse
+            self._health.set_all(status.SERVING if serving else status.NOT_SERVING)
 
     async def stop(self, grace: float | None = 1.0) -> None:
         """Stop serving: report NOT_SERVING, let calls finish for ``grace`` seconds."""
