@@ -1,0 +1,7 @@
+"""``python -m load`` runs the load tool."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,241 @@
+"""Server subprocesses and their CPU time and memory, read from ``/proc``.
+
+Each server runs in its own process so that the CPU it uses is its own: the embedded Riva
+server is ``python -m asr riva-local --port 0`` (it prints ``asr riva-local: serving on
+HOST:PORT``), the WebSocket server ``python -m load.gateway`` (prints ``load.gateway:
+serving on ws://...``). Readiness is the printed address, which each prints only once it
+listens; no sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ProcSample", "ServerProcess", "read_proc", "start_gateway", "start_riva"]
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One reading of a process: CPU seconds so far (user + system) and resident memory."""
+
+    cpu_seconds: float
+    rss_bytes: int
+    threads: int
+
+
+def read_proc(pid: int) -> ProcSample | None:
+    """``/proc/PID/stat`` of a live process; ``None`` once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces and parentheses: split after the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    threads, rss_pages = int(fields[17]), int(fields[21])
+    return ProcSample((utime + stime) / _CLOCK_TICKS, rss_pages * _PAGE, threads)
+
+
+class ServerProcess:
+    """A server in a subprocess, ready once it printed a line matching ``ready``.
+
+    Args:
+        name: Label in reports (``"riva"``, ``"gateway"``).
+        argv: The command.
+        ready: Pattern of the readiness line; its group 1 is the address.
+        env: Extra environment.
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], ready: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.ready = re.compile(ready)
+        self.env = env or {}
+        self.address: str | None = None
+        self.peak_rss = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  closed in stop()
+            prefix=f"load-{name}-", suffix=".log", delete=False
+        )
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
+    @property
+    def log_path(self) -> str:
+        """Where the server's stderr goes (kept after a failure)."""
+        return self._log.name
+
+    async def start(self, timeout: float = 120.0) -> str:
+        """Start and wait for the readiness line; returns the address it printed.
+
+        Raises:
+            RuntimeError: The process exited or did not get ready within ``timeout``.
+        """
+        env = dict(os.environ)
+        paths = [str(REPO / "src"), str(REPO / "server"), str(REPO)]
+        env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+        env.update(self.env)
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=env,
+            cwd=REPO,
+        )
+        assert self._proc.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = (await self._proc.stdout.readline()).decode(errors="replace")
+                    if not line:
+                        raise RuntimeError(
+                            f"{self.name} exited ({await self._proc.wait()}) before it was "
+                            f"ready; see {self.log_path}"
+                        )
+                    if match := self.ready.search(line):
+                        self.address = match.group(1)
+                        break
+        except TimeoutError as exc:
+            await self.stop()
+            raise RuntimeError(
+                f"{self.name} not ready in {timeout} s; see {self.log_path}"
+            ) from exc
+        self._drain = asyncio.create_task(self._drain_stdout())
+        return self.address
+
+    async def _drain_stdout(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while await self._proc.stdout.readline():
+            pass
+
+    def sample(self) -> ProcSample | None:
+        """CPU time and memory now; also tracks the peak resident memory."""
+        sample = read_proc(self.pid) if self._proc is not None else None
+        if sample is not None:
+            self.peak_rss = max(self.peak_rss, sample.rss_bytes)
+        return sample
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def stop(self, grace: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace):
+                    await proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+        self._log.close()
+        if proc.returncode == 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._log.name)
+        return proc.returncode
+
+
+async def start_riva(*, max_streams: int, timeout: float = 120.0) -> ServerProcess:
+    """``asr riva-local`` on 127.0.0.1, a free port, at most ``max_streams`` streams."""
+    server = ServerProcess(
+        "riva",
+        [
+            sys.executable,
+            "-m",
+            "asr",
+            "riva-local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-streams",
+            str(max_streams),
+        ],
+        r"serving on (\S+)",
+    )
+    await server.start(timeout)
+    return server
+
+
+async def start_gateway(
+    riva_uri: str, *, max_sessions: int, timeout: float = 60.0
+) -> ServerProcess:
+    """The WebSocket server (plain ws:// on 127.0.0.1, a free port) in front of ``riva_uri``."""
+    server = ServerProcess(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "load.gateway",
+            "--riva",
+            riva_uri,
+            "--max-sessions",
+            str(max_sessions),
+        ],
+        r"serving on (\S+)",
+    )
+    await server.start(timeout)
+    return server
+
+
+class CpuWindow:
+    """CPU seconds and wall time a set of processes used between two readings."""
+
+    def __init__(self, servers: list[ServerProcess]) -> None:
+        self.servers = servers
+        self.wall = time.monotonic()
+        self.self_cpu = time.process_time()
+        self.start = {s.name: s.sample() for s in servers}
+
+    def close(self) -> dict[str, dict[str, float]]:
+        """Per process: CPU seconds, share of one core, peak and current RSS in MB."""
+        wall = time.monotonic() - self.wall
+        out: dict[str, dict[str, float]] = {}
+        for s in self.servers:
+            before, after = self.start[s.name], s.sample()
+            if before is None or after is None:
+                continue
+            cpu = after.cpu_seconds - before.cpu_seconds
+            out[s.name] = {
+                "cpu_seconds": round(cpu, 3),
+                "cpu_percent_of_core": round(100 * cpu / wall, 1) if wall else 0.0,
+                "rss_mb": round(after.rss_bytes / 2**20, 1),
+                "peak_rss_mb": round(s.peak_rss / 2**20, 1),
+                "threads": after.threads,
+            }
+        cpu = time.process_time() - self.self_cpu
+        out["load_tool"] = {
+            "cpu_seconds": round(cpu, 3),
+            "cpu_percent_of_core": round(100 * cpu / wall, 1) if wall else 0.0,
+        }
+        return out
