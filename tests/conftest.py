@@ -6,11 +6,13 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from asr.embedded.server import EmbeddedServer
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("ASR_SPEECH_FIXTURES", REPO.parent / "shared" / "fixtures" / "speech"))
@@ -48,8 +50,6 @@ class ServerThread:
     """An embedded Riva-compatible server on its own event loop in a background thread."""
 
     def __init__(self, **kwargs: object) -> None:
-        from asr.embedded.server import EmbeddedServer
-
         self._loop = asyncio.new_event_loop()
         self._server = EmbeddedServer(host="127.0.0.1", port=0, **kwargs)  # type: ignore[arg-type]
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -61,6 +61,18 @@ class ServerThread:
     @property
     def uri(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def call(self, fn: Callable[[EmbeddedServer], object]) -> None:
+        """Run ``fn(server)`` on the server's loop and wait for it."""
+
+        async def run() -> None:
+            fn(self._server)
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=scaled(10))
+
+    def decodes(self) -> int:
+        """Decodes the server has run so far."""
+        return self._server.decode_stats["ran"]
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._server.stop(0.5), self._loop).result(

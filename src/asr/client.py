@@ -13,9 +13,11 @@ streams rather than making one per stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from . import protocol
 from .errors import ConfigurationError, StreamInterruptedError, from_grpc_error
 from .events import Final, Partial
+from .metrics import RivaMetrics
 from .options import RecognitionOptions
 from .resilience import RetryPolicy, breaker_guard, new_breaker, retrying
 from .settings import RivaSettings
@@ -184,10 +187,18 @@ class RivaASRClient:
 
     Args:
         settings: Connection settings; read from ``RIVA_*`` variables when omitted.
+        metrics: Where call latency, errors, retries and breaker state are recorded;
+            ``None`` records nothing.
         **overrides: Individual settings, e.g. ``uri="host:50051"``, applied on top.
     """
 
-    def __init__(self, settings: RivaSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: RivaSettings | None = None,
+        *,
+        metrics: RivaMetrics | None = None,
+        **overrides: Any,
+    ) -> None:
         base = settings if settings is not None else RivaSettings()
         # Validated like the environment would be (e.g. metadata given as text).
         self.settings = (
@@ -203,6 +214,9 @@ class RivaASRClient:
             fail_max=self.settings.breaker_fail_max,
             reset_timeout=self.settings.breaker_reset_timeout,
         )
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.watch(self.breaker, self.settings.uri)
         self._channel: grpc.aio.Channel | None = None
         self._asr: rasr_grpc.RivaSpeechRecognitionStub | None = None
         self._health: health_grpc.HealthStub | None = None
@@ -237,17 +251,29 @@ class RivaASRClient:
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return self.settings.metadata
 
-    async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+    def _observe(self, method: str, started: float, code: grpc.StatusCode) -> None:
+        if self.metrics is not None:
+            self.metrics.call(method, time.perf_counter() - started, code.name)
+
+    def _on_retry(self, method: str) -> Callable[[], None] | None:
+        metrics = self.metrics
+        return None if metrics is None else (lambda: metrics.retry(method))
+
+    async def _unary(self, name: str, method: Any, request: Any, timeout: float | None) -> Any:
         """Call a unary RPC under the breaker, with deadline and retries."""
         self._connect()
-        async for attempt in retrying(self.retry_policy):
+        async for attempt in retrying(self.retry_policy, on_retry=self._on_retry(name)):
             with attempt, breaker_guard(self.breaker):
+                started = time.perf_counter()
                 try:
-                    return await method(
+                    response = await method(
                         request, timeout=timeout or self.settings.timeout, metadata=self._metadata
                     )
                 except grpc.aio.AioRpcError as exc:
+                    self._observe(name, started, exc.code())
                     raise from_grpc_error(exc) from exc
+                self._observe(name, started, grpc.StatusCode.OK)
+                return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def recognize(
@@ -270,7 +296,7 @@ class RivaASRClient:
         request = rasr.RecognizeRequest(
             config=protocol.recognition_config(options or RecognitionOptions()), audio=audio
         )
-        response = await self._unary(self._connect().Recognize, request, timeout)
+        response = await self._unary("Recognize", self._connect().Recognize, request, timeout)
         return protocol.finals_from_recognize_response(response)
 
     async def list_models(
@@ -282,7 +308,10 @@ class RivaASRClient:
         """The ASR models the server offers (``GetRivaSpeechRecognitionConfig``)."""
         request = rasr.RivaSpeechRecognitionConfigRequest(model_name=model_name)
         response = await self._unary(
-            self._connect().GetRivaSpeechRecognitionConfig, request, timeout
+            "GetRivaSpeechRecognitionConfig",
+            self._connect().GetRivaSpeechRecognitionConfig,
+            request,
+            timeout,
         )
         return [
             ModelInfo(name=c.model_name, parameters=dict(c.parameters))
@@ -337,7 +366,8 @@ class RivaASRClient:
         limit = int(self.settings.replay_buffer_seconds * 16_000 * 2 * (options.channels or 1))
         source = _ReplayableAudio(audio, limit)
         stub = self._connect()
-        async for attempt in retrying(self.retry_policy):
+        on_retry = self._on_retry("StreamingRecognize")
+        async for attempt in retrying(self.retry_policy, on_retry=on_retry):
             with attempt, breaker_guard(self.breaker):
                 if not source.replayable:
                     raise StreamInterruptedError(
@@ -354,22 +384,34 @@ class RivaASRClient:
         config: rasr.StreamingRecognitionConfig,
         timeout: float | None,
     ) -> AsyncIterator[Partial | Final]:
-        async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
-            yield rasr.StreamingRecognizeRequest(streaming_config=config)
+        call = stub.StreamingRecognize(
+            timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
+        )
+
+        async def write() -> None:
+            # Our own writer task rather than a request iterator handed to grpc: grpc's
+            # consumer task outlives a call that ended early (server gone) while it waits
+            # for the next chunk; this one is cancelled in `finally` below, always.
             try:
+                await call.write(rasr.StreamingRecognizeRequest(streaming_config=config))
                 async for chunk in source.chunks():
-                    yield rasr.StreamingRecognizeRequest(audio_content=chunk)
+                    await call.write(rasr.StreamingRecognizeRequest(audio_content=chunk))
+                await call.done_writing()
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                pass  # the call ended; its status is read on the response side
             except Exception as exc:  # the caller's audio source failed: end the call
                 source.error = exc
                 call.cancel()
 
-        call = stub.StreamingRecognize(
-            requests(), timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
-        )
+        writer = asyncio.create_task(write(), name="asr-stream-writer")
         delivered = _DeliveredStatus(call)
         results_seen = False
+        started: float | None = time.perf_counter()  # until the first response
         try:
             async for response in call:
+                if started is not None:
+                    self._observe("StreamingRecognize", started, grpc.StatusCode.OK)
+                    started = None
                 events = protocol.events_from_response(response)
                 if events and not results_seen:
                     results_seen = True
@@ -379,12 +421,17 @@ class RivaASRClient:
         except grpc.aio.AioRpcError as exc:
             if source.error is not None:
                 raise source.error from None
-            raise from_grpc_error(delivered.correct(exc), results_seen=results_seen) from exc
+            corrected = delivered.correct(exc)
+            self._observe("StreamingRecognize", started or time.perf_counter(), corrected.code())
+            raise from_grpc_error(corrected, results_seen=results_seen) from exc
         except asyncio.CancelledError:
             if source.error is not None:
                 raise source.error from None
             raise
         finally:
             call.cancel()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
         if source.error is not None:
             raise source.error

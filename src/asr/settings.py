@@ -53,6 +53,10 @@ def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
+# Name resolvers of gRPC C-core: a uri starting with one is passed to gRPC as it is.
+_TARGET_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds"})
+
+
 class RivaSettings(BaseSettings):
     """How to reach a Riva ASR endpoint.
 
@@ -136,7 +140,12 @@ class RivaSettings(BaseSettings):
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        """The ``host:port`` endpoints listed in ``uri`` (one unless comma-separated)."""
+        """The ``host:port`` endpoints listed in ``uri`` (one unless comma-separated).
+
+        A gRPC target with a scheme (``ipv4:``, ``dns:///``, ``unix:``...) counts as one.
+        """
+        if self.uri.split(":", 1)[0] in _TARGET_SCHEMES:
+            return (self.uri.strip(),)
         return tuple(part.strip() for part in self.uri.split(",") if part.strip())
 
     @property

@@ -1,0 +1,330 @@
+"""Faults in real processes: the Riva server killed, restarted, stalled, drained; several
+Riva endpoints; TLS and mutual TLS to the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from asr import (
+    CircuitOpenError,
+    DeadlineExceededError,
+    Final,
+    RivaASRClient,
+    RivaSettings,
+    StreamInterruptedError,
+    UnavailableError,
+    chunk_bytes,
+    load_pcm16,
+    paced,
+)
+from asr.wer import word_error_rate
+from asr_server.app import STREAM_PATH, GatewayServer
+from asr_server.messages import CloseCode
+from asr_server.settings import ServerSettings
+
+from .conftest import SPEECH, ServerThread, scaled
+from .tls import make_ca, make_leaf
+
+JFK = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+PCM = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class RivaProcess:
+    """``asr riva-local`` in a child process, on a fixed port so it can be restarted."""
+
+    def __init__(self, port: int, *extra: str) -> None:
+        self.port = port
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "asr", "riva-local", "--port", str(self.port), *self.extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # printed once serving, after the health check
+        assert "serving on" in line, line
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=scaled(10))
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def riva_process() -> Iterator[RivaProcess]:
+    process = RivaProcess(free_port())
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait until ``condition()`` holds, checking every 50 ms; fail after ``seconds``."""
+    async with asyncio.timeout(scaled(seconds)):
+        while not condition():  # noqa: ASYNC110 (state of another task, no event to await)
+            await asyncio.sleep(0.05)
+
+
+async def transcribe(client: RivaASRClient, pcm: bytes = PCM) -> str:
+    events = [e async for e in client.stream(chunk_bytes(pcm, 100))]
+    return " ".join(e.text for e in events if isinstance(e, Final))
+
+
+async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) -> None:
+    tasks_before = len(asyncio.all_tasks())
+    client = RivaASRClient(
+        uri=riva_process.uri,
+        retry_attempts=1,
+        breaker_fail_max=2,
+        breaker_reset_timeout=1.0,
+        timeout=scaled(5),
+    )
+    async with client:
+        assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+        # Kill the server once the first partial shows the stream is under way.
+        seen = []
+        with pytest.raises(StreamInterruptedError) as info:
+            async for event in client.stream(paced(chunk_bytes(PCM, 100), 32_000)):
+                seen.append(event)
+                if len(seen) == 1:
+                    riva_process.kill()
+        assert seen and info.value.retryable
+        # The server is gone: calls fail as UNAVAILABLE until the breaker opens...
+        with pytest.raises(UnavailableError):
+            await client.list_models()
+        assert client.breaker.current_state == "open"
+        # ...and then fail fast, without a connection attempt.
+        with pytest.raises(CircuitOpenError):
+            await transcribe(client)
+        # Back on the same port: after the reset timeout a trial call closes the breaker.
+        riva_process.start()
+        await asyncio.sleep(1.1)
+        assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+        assert client.breaker.current_state == "closed"
+    assert len(asyncio.all_tasks()) == tasks_before  # nothing left running
+
+
+async def test_stalled_riva_hits_the_deadline(riva_process: RivaProcess) -> None:
+    async with RivaASRClient(uri=riva_process.uri, retry_attempts=1, timeout=1.0) as client:
+        assert await client.list_models()
+        riva_process.pause()  # the kernel still accepts; the process never answers
+        try:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            with pytest.raises(DeadlineExceededError):
+                await client.list_models()
+            with pytest.raises(DeadlineExceededError):
+                await client.recognize(PCM[:32_000], timeout=1.0)
+            assert await client.health(timeout=1.0) is False
+            assert loop.time() - start < scaled(10)
+        finally:
+            riva_process.resume()
+        assert await client.list_models()
+
+
+async def _session(url: str, pcm: bytes) -> tuple[list[dict[str, Any]], int | None]:
+    """Stream ``pcm`` at real time over the WebSocket; all messages and the close code."""
+    messages: list[dict[str, Any]] = []
+    async with connect(url) as ws:
+
+        async def send() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for chunk in paced(chunk_bytes(pcm, 100), 32_000):
+                    await ws.send(chunk)
+                await ws.send(json.dumps({"type": "end"}))
+
+        sender = asyncio.create_task(send())
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in ws:
+                messages.append(json.loads(frame))
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        return messages, ws.close_code
+
+
+@contextlib.asynccontextmanager
+async def gateway_for(uri: str) -> AsyncIterator[GatewayServer]:
+    settings = ServerSettings(host="127.0.0.1", port=0)
+    riva = RivaSettings(
+        uri=uri, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=1.0, timeout=scaled(5)
+    )
+    async with GatewayServer(settings, riva) as server:
+        yield server
+
+
+async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProcess) -> None:
+    async with gateway_for(riva_process.uri) as server:
+        url = server.url if server.url.endswith(STREAM_PATH) else server.base_url + STREAM_PATH
+        url = url.replace("http", "ws", 1)
+        tasks_before = len(asyncio.all_tasks())
+
+        # Killed mid-session: the client is told, with a typed error and a close code.
+        async def kill_soon() -> None:
+            await asyncio.sleep(3.0)
+            riva_process.kill()
+
+        killer = asyncio.create_task(kill_soon())
+        messages, code = await _session(url, PCM)
+        await killer
+        errors = [m for m in messages if m["type"] == "error"]
+        assert errors, [m["type"] for m in messages]
+        assert errors[-1]["code"] == "backend_unavailable" and errors[-1]["retryable"]
+        assert code == CloseCode.BACKEND_UNAVAILABLE
+        await eventually(lambda: server.active_sessions == 0)
+        # While Riva is down, a new session is refused the same way, promptly.
+        async with asyncio.timeout(scaled(15)):
+            messages, code = await _session(url, PCM[:64_000])
+        assert code == CloseCode.BACKEND_UNAVAILABLE
+        await eventually(lambda: server.active_sessions == 0)
+        # Back up: new sessions succeed once the breaker lets a trial call through.
+        riva_process.start()
+        await asyncio.sleep(1.1)
+        messages, code = await _session(url, PCM)
+        finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
+        assert code == 1000
+        assert word_error_rate([JFK], [" ".join(finals)]) <= 0.1
+        # The handler finishes just after the close handshake; then nothing is left behind.
+        await eventually(lambda: server.active_sessions == 0)
+        await eventually(lambda: len(asyncio.all_tasks()) <= tasks_before)
+
+
+def test_endpoint_list_settings() -> None:
+    settings = RivaSettings(uri="127.0.0.1:50051, localhost:50052")
+    assert settings.target == "ipv4:127.0.0.1:50051,127.0.0.1:50052"
+    assert settings.load_balancing == "round_robin"
+    assert RivaSettings(uri="dns:///riva:50051").load_balancing is None
+    with pytest.raises(ValueError, match="dns:///"):
+        RivaSettings(uri="riva-a:50051,riva-b:50051")
+
+
+async def test_unhealthy_endpoint_is_skipped() -> None:
+    first, second = ServerThread(), ServerThread()
+    try:
+        uri = f"{first.uri},{second.uri}"
+        first.call(lambda server: server.set_serving(False))  # draining
+        async with RivaASRClient(uri=uri, health_check=True, timeout=scaled(10)) as client:
+            for _ in range(3):
+                assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+            assert first.decodes() == 0 and second.decodes() > 0
+            # Swap: the second drains, the first serves again.
+            first.call(lambda server: server.set_serving(True))
+            second.call(lambda server: server.set_serving(False))
+            before = second.decodes()
+            await asyncio.sleep(0.5)  # health status is streamed to the client (Watch)
+            for _ in range(2):
+                assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+            assert first.decodes() > 0 and second.decodes() == before
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def test_down_endpoint_is_skipped() -> None:
+    live = ServerThread()
+    try:
+        uri = f"127.0.0.1:{free_port()},{live.uri}"
+        async with RivaASRClient(uri=uri, timeout=scaled(10)) as client:
+            for _ in range(3):
+                assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    ca, ca_cert, ca_key = make_ca(tmp_path)
+    _, rogue_cert, rogue_key = make_ca(tmp_path, "rogue CA")
+    return {
+        "ca": ca,
+        "server": make_leaf(tmp_path, "server", ca_cert, ca_key, server=True),
+        "client": make_leaf(tmp_path, "client", ca_cert, ca_key, server=False),
+        "rogue": make_leaf(tmp_path, "rogue", rogue_cert, rogue_key, server=False),
+    }
+
+
+async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
+    process = RivaProcess(
+        free_port(),
+        "--ssl-cert",
+        str(pki["server"].cert),
+        "--ssl-key",
+        str(pki["server"].key),
+        "--ssl-client-ca",
+        str(pki["ca"].cert),
+    )
+    process.start()
+    uri = f"localhost:{process.port}"
+    try:
+        async with RivaASRClient(
+            uri=uri,
+            ssl_root_cert=pki["ca"].cert,
+            ssl_client_cert=pki["client"].cert,
+            ssl_client_key=pki["client"].key,
+        ) as client:
+            assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
+        for extra in (
+            {},
+            {"ssl_client_cert": pki["rogue"].cert, "ssl_client_key": pki["rogue"].key},
+        ):
+            async with RivaASRClient(
+                uri=uri, ssl_root_cert=pki["ca"].cert, retry_attempts=1, timeout=scaled(5), **extra
+            ) as client:
+                with pytest.raises(UnavailableError):
+                    await transcribe(client)
+        async with RivaASRClient(uri=uri, retry_attempts=1, timeout=scaled(5)) as client:
+            with pytest.raises(UnavailableError):  # plaintext to a TLS server
+                await client.list_models()
+    finally:
+        process.stop()
