@@ -8,7 +8,9 @@
 Everything the contract says lives in :mod:`asr_server.protocol`; this module only reads
 frames, runs the per-session :class:`~asr_server.relay.RivaRelay`, keeps the clock and
 carries out the session's actions. Besides the WebSocket endpoint it serves the demo page,
-``GET /healthz`` (the process is up) and ``GET /readyz`` (Riva answers its health check).
+``GET /healthz`` (the process is up), ``GET /readyz`` (Riva answers its health check),
+``GET /metrics`` (Prometheus) and ``GET /v1/tokens`` (a short-lived browser token for an
+API key).
 """
 
 from __future__ import annotations
@@ -20,22 +22,27 @@ import logging
 import secrets
 import signal
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from asr.client import RivaASRClient
+from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
 
-from .messages import ErrorCode
+from .latency import ArrivalClock
+from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
+from .metrics import CONTENT_TYPE, GatewayMetrics
 from .protocol import (
     Action,
     Close,
@@ -45,14 +52,19 @@ from .protocol import (
     Send,
     Session,
     StartBackend,
+    State,
 )
-from .relay import RelayEvent, RivaRelay
-from .responses import json_response, static_response, text_response
+from .relay import RelayEvent, RivaRelay, StreamEnded, StreamStarted
+from .responses import bytes_response, json_response, static_response, text_response
 from .settings import ServerSettings
+from .tokens import TokenError, issue_token, key_id, verify_token
+from .tracing import SessionTrace, Tracing
 
 __all__ = [
     "GatewayServer",
+    "METRICS_PATH",
     "STREAM_PATH",
+    "TOKEN_PATH",
     "run",
     "serve_forever",
 ]
@@ -60,13 +72,19 @@ __all__ = [
 STREAM_PATH = "/v1/audio/transcriptions/stream"
 """The WebSocket endpoint."""
 
+TOKEN_PATH = "/v1/tokens"
+"""Issues browser tokens. ``GET`` because websockets' HTTP parser accepts nothing else; the
+API key must come in the ``Authorization`` header (never the URL) and the answer is
+``Cache-Control: no-store``."""
+
+METRICS_PATH = "/metrics"
+"""Prometheus text exposition."""
+
 logger = logging.getLogger("asr.server")
 
-
-class _SessionLog(logging.LoggerAdapter[logging.Logger]):
-    def process(self, msg: object, kwargs: object) -> tuple[object, object]:  # type: ignore[override]
-        extra = self.extra or {}
-        return f"[{extra.get('session_id')}] {msg}", kwargs
+# Client frames read ahead of the session: beyond this the reader stops reading the
+# socket, so a client that floods the server is slowed down by TCP, not buffered.
+_READ_AHEAD_FRAMES = 64
 
 
 def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
@@ -79,6 +97,13 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
     return context
 
 
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
 class GatewayServer:
     """The WebSocket server with its Riva client; an async context manager.
 
@@ -86,16 +111,39 @@ class GatewayServer:
         settings: Where to listen and what to accept; read from ``ASR_SERVER_*`` when
             omitted.
         riva: How to reach Riva; read from ``RIVA_*`` when omitted.
+        registry: Prometheus registry for this server's metrics; a new one when omitted
+            (never the global registry, so several servers can run in one process).
+        tracer_provider: OpenTelemetry tracer provider used when ``settings.tracing`` is
+            on; the global one when omitted.
     """
 
     def __init__(
-        self, settings: ServerSettings | None = None, riva: RivaSettings | None = None
+        self,
+        settings: ServerSettings | None = None,
+        riva: RivaSettings | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.settings = settings if settings is not None else ServerSettings()
         self.riva_settings = riva if riva is not None else RivaSettings()
-        self.client = RivaASRClient(self.riva_settings)
+        self.metrics = GatewayMetrics(registry)
+        self.client = RivaASRClient(self.riva_settings, metrics=self.metrics.riva)
+        self.tracing = Tracing(self.settings.tracing, tracer_provider)
         self.active_sessions = 0
+        secret = self.settings.token_secret
+        self._token_secret = (
+            secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
+        )
         self._server: Server | None = None
+        self._connections: set[_Connection] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._ws_logger = logging.getLogger("asr.server.websockets")
+        # websockets logs request lines and headers at DEBUG: ?api_key=, ?token= and
+        # Authorization values are redacted before any handler sees them.
+        if not any(isinstance(f, RedactingFilter) for f in self._ws_logger.filters):
+            self._ws_logger.addFilter(RedactingFilter())
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -129,9 +177,32 @@ class GatewayServer:
             max_size=limits.max_frame_bytes * 4,
             # Audio does not compress; deflate would only cost CPU.
             compression=None,
-            logger=logging.getLogger("asr.server.websockets"),
+            close_timeout=self.settings.close_timeout,
+            logger=self._ws_logger,
         )
         logger.info("listening on %s", self.url)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop accepting, let open sessions deliver their finals, close them with 1001.
+
+        Args:
+            timeout: Seconds sessions get to drain; ``settings.shutdown_timeout`` when
+                omitted. Sessions still open then are closed (1001) without their finals.
+        """
+        if self._server is None:
+            return
+        timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        self._server.server.close()  # no new connections; open ones go on
+        logger.info(
+            "shutting down: draining %d sessions for up to %g s", len(self._connections), timeout
+        )
+        for connection in list(self._connections):
+            connection.shutdown(timeout)
+        # Each session closes itself at the deadline; the closing handshake may take
+        # close_timeout more.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout + 2 * self.settings.close_timeout + 1):
+                await self._idle.wait()
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and the Riva client."""
@@ -181,24 +252,79 @@ class GatewayServer:
             ready = await self.client.health(timeout=self.settings.readiness_timeout)
             status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
             return json_response(status, {"status": "ready" if ready else "riva unavailable"})
+        if path == METRICS_PATH:
+            return bytes_response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
+        if path == TOKEN_PATH:
+            return self._issue_token(request)
         if self.settings.static_dir is not None:
             return static_response(self.settings.static_dir, path)
         return text_response(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _authorized(self, request: Request, query: dict[str, list[str]]) -> bool:
-        keys = self.settings.api_keys
-        if not keys:
-            return True
-        offered = query.get("api_key", [])
-        header = request.headers.get("Authorization", "")
-        if header.lower().startswith("bearer "):
-            offered.append(header[7:].strip())
-        return any(hmac.compare_digest(o.encode(), k.encode()) for o in offered for k in keys)
+    def _valid_key(self, offered: str) -> str | None:
+        """The configured API key equal to ``offered`` (compared in constant time)."""
+        found = None
+        for key in self.settings.api_keys:
+            if hmac.compare_digest(offered.encode(), key.encode()):
+                found = key
+        return found
+
+    def _issue_token(self, request: Request) -> Response:
+        if not self.settings.api_keys:
+            return json_response(
+                HTTPStatus.NOT_FOUND,
+                {"error": "tokens are issued only when ASR_SERVER_API_KEYS is set"},
+            )
+        offered = _bearer(request)
+        key = self._valid_key(offered) if offered else None
+        if key is None:
+            logger.info("token refused: missing or invalid API key")
+            return json_response(
+                HTTPStatus.UNAUTHORIZED,
+                {"error": "send an API key as 'Authorization: Bearer KEY'"},
+                headers=(("WWW-Authenticate", 'Bearer realm="asr"'),),
+            )
+        ttl = self.settings.token_ttl_seconds
+        token, claims = issue_token(self._token_secret, api_key=key, now=time.time(), ttl=ttl)
+        logger.info(
+            "token issued",
+            extra={"token_id": claims.token_id, "key_id": claims.key_id, "ttl": ttl},
+        )
+        body = {"token": token, "expires_at": claims.expires_at, "expires_in": int(ttl)}
+        return json_response(HTTPStatus.OK, body, secret=True)
+
+    def _authenticate(
+        self, request: Request, query: dict[str, list[str]], log: ContextAdapter
+    ) -> str | None:
+        """``None`` when the client may open a session, else why not (said to the client)."""
+        if not self.settings.api_keys:
+            return None
+        tokens = query.get("token", [])
+        if tokens:
+            if len(tokens) != 1:
+                return "give one token"
+            try:
+                claims = verify_token(self._token_secret, tokens[0], now=time.time())
+            except TokenError as exc:
+                log.info("refused: %s", exc)
+                return str(exc)
+            log.info("authenticated by token %s of key %s", claims.token_id, claims.key_id)
+            return None
+        offered = list(query.get("api_key", []))
+        bearer = _bearer(request)
+        if bearer:
+            offered.append(bearer)
+        for candidate in offered:
+            key = self._valid_key(candidate)
+            if key is not None:
+                log.info("authenticated by API key %s", key_id(key))
+                return None
+        log.info("refused: missing or invalid API key")
+        return "missing or invalid API key"
 
     # -- WebSocket --------------------------------------------------------------------
 
-    async def _handle(self, connection: ServerConnection) -> None:
-        request = connection.request
+    async def _handle(self, websocket: ServerConnection) -> None:
+        request = websocket.request
         assert request is not None
         query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
         loop = asyncio.get_running_loop()
@@ -209,16 +335,15 @@ class GatewayServer:
             query=query,
             require_config=self.settings.require_config,
         )
-        log = _SessionLog(logger, {"session_id": session.session_id})
-        if not self._authorized(request, query):
-            log.info("refused: bad API key from %s", connection.remote_address)
-            await _Connection(connection, session, self.client, log).run(
-                session.refuse(ErrorCode.UNAUTHORIZED, "missing or invalid API key")
-            )
+        log = ContextAdapter(logger, {"session_id": session.session_id})
+        connection = _Connection(websocket, session, self, log)
+        refusal = self._authenticate(request, query, log)
+        if refusal is not None:
+            await connection.run(session.refuse(ErrorCode.UNAUTHORIZED, refusal))
             return
         if self.active_sessions >= self.settings.limits.max_sessions:
             log.warning("refused: %d sessions already open", self.active_sessions)
-            await _Connection(connection, session, self.client, log).run(
+            await connection.run(
                 session.refuse(
                     ErrorCode.TOO_MANY_SESSIONS,
                     f"the server is at its limit of {self.settings.limits.max_sessions} "
@@ -227,12 +352,27 @@ class GatewayServer:
             )
             return
         self.active_sessions += 1
-        log.info("opened from %s", connection.remote_address)
+        self.metrics.active_sessions.inc()
+        self._connections.add(connection)
+        self._idle.clear()
+        log.info("opened from %s", websocket.remote_address)
+        connection.trace = self.tracing.session(session.session_id)
         try:
-            await _Connection(connection, session, self.client, log).run(session.open())
+            first = session.open()
+            if session.state is State.OPEN:
+                self.metrics.sessions_started.inc()
+            await connection.run(first)
         finally:
             self.active_sessions -= 1
-            log.info("closed after %.1f s of audio", session.audio_seconds)
+            self.metrics.active_sessions.dec()
+            self._connections.discard(connection)
+            if not self._connections:
+                self._idle.set()
+            log.info(
+                "closed after %.1f s of audio",
+                session.audio_seconds,
+                extra={"audio_seconds": round(session.audio_seconds, 3)},
+            )
 
 
 # --- one connection ------------------------------------------------------------------
@@ -253,11 +393,49 @@ class _ClientGone:
     pass
 
 
-_Input = str | bytes | RelayEvent | _BackendFailed | _BackendDone | _ClientGone
+@dataclass(frozen=True, slots=True)
+class _Shutdown:
+    timeout: float
+
+
+_Input = (
+    str
+    | bytes
+    | RelayEvent
+    | StreamStarted
+    | StreamEnded
+    | _BackendFailed
+    | _BackendDone
+    | _ClientGone
+    | _Shutdown
+)
+
+
+class _Outbox:
+    """Messages waiting for a client, bounded in bytes: the writer task sends them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.queued_bytes = 0
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def put(self, text: str, *, force: bool = False) -> bool:
+        """Queue ``text``; ``False`` (not queued) when that would exceed the limit."""
+        size = len(text)
+        if not force and self.queued_bytes + size > self.limit:
+            return False
+        self.queued_bytes += size
+        self.queue.put_nowait(text)
+        return True
+
+    def sent(self, text: str) -> None:
+        self.queued_bytes -= len(text)
+        self.queue.task_done()
 
 
 class _Connection:
-    """Runs one session: a reader task and a relay task feed one inbox, processed in order.
+    """Runs one session: a reader task and a relay task feed one inbox, processed in order;
+    a writer task sends the outbox.
 
     Only :meth:`run` touches the :class:`Session`, so its state never races.
     """
@@ -266,19 +444,34 @@ class _Connection:
         self,
         websocket: ServerConnection,
         session: Session,
-        client: RivaASRClient,
-        log: logging.LoggerAdapter[logging.Logger],
+        server: GatewayServer,
+        log: ContextAdapter,
     ) -> None:
         self._ws = websocket
         self._session = session
-        self._client = client
+        self._server = server
+        self._metrics = server.metrics
+        self._settings = server.settings
         self._log = log
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
+        self._read_slots = asyncio.Semaphore(_READ_AHEAD_FRAMES)
+        self._outbox = _Outbox(server.settings.limits.max_outbound_bytes)
         self._relay: RivaRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop = asyncio.get_running_loop()
+        self._clock = ArrivalClock()
+        self._open_streams: set[int] = set()
+        self._current_stream: int | None = None
+        self._partial_seen = False
+        self._close_code: int | None = None
+        self.trace = SessionTrace(None, None, session.session_id)
+
+    def shutdown(self, timeout: float) -> None:
+        """Ask the session to drain and close (from the server's shutdown)."""
+        self._inbox.put_nowait(_Shutdown(timeout))
 
     async def run(self, first: list[Action]) -> None:
+        self._tasks.append(asyncio.create_task(self._write()))
         try:
             if not await self._apply(first):
                 return
@@ -286,8 +479,15 @@ class _Connection:
             while True:
                 item = await self._next()
                 if isinstance(item, _ClientGone):
+                    code = self._ws.close_code or 1006
+                    self._metrics.sessions_ended.labels(close_code=str(code), by="client").inc()
+                    self._close_code = code
+                    self._log.info("client went away (%d)", code)
                     return
-                if not await self._apply(self._dispatch(item)):
+                actions = self._dispatch(item)
+                if isinstance(item, str | bytes):
+                    self._read_slots.release()
+                if not await self._apply(actions):
                     return
         except Exception:
             self._log.exception("internal error")
@@ -301,10 +501,14 @@ class _Connection:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            self._metrics.active_streams.dec(len(self._open_streams))
+            self._open_streams.clear()
+            self.trace.end(audio_seconds=self._session.audio_seconds, close_code=self._close_code)
 
     async def _next(self) -> _Input | None:
         """The next input, or ``None`` when the session's deadline passed first."""
-        deadline = self._session.deadline()
+        deadlines = [self._session.deadline(), self._session.backend_deadline()]
+        deadline = min((d for d in deadlines if d is not None), default=None)
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._inbox.get()
@@ -318,27 +522,78 @@ class _Connection:
         if isinstance(item, str):
             return session.receive_text(item, now)
         if isinstance(item, bytes):
-            return session.receive_binary(item, now)
+            before = session.audio_seconds
+            actions = session.receive_binary(item, now)
+            if session.audio_seconds > before:
+                self._metrics.audio_seconds.inc(session.audio_seconds - before)
+                self._clock.record(session.audio_seconds, now)
+            return actions
         if isinstance(item, RelayEvent):
             return session.backend_event(
                 item.event, offset=item.offset, forced=item.forced, now=now
             )
+        if isinstance(item, StreamStarted):
+            self._stream_started(item.index)
+            return []
+        if isinstance(item, StreamEnded):
+            self._stream_ended(item.index)
+            return session.backend_stream_ended(forced=item.forced, now=now)
+        if isinstance(item, _Shutdown):
+            self._log.info("draining for shutdown")
+            return session.shutdown(now, item.timeout)
         if isinstance(item, _BackendFailed):
             self._log.warning("backend failed: %r", item.error)
+            self.trace.failed(item.error)
             return session.backend_failed(item.error, now)
         assert isinstance(item, _BackendDone)
         return session.backend_done(now)
+
+    def _stream_started(self, index: int) -> None:
+        self._open_streams.add(index)
+        self._current_stream = index
+        self._metrics.active_streams.inc()
+        self.trace.stream_started(index)
+        self._log.debug("riva stream opened", extra={"stream_id": self._stream_id(index)})
+
+    def _stream_ended(self, index: int | None) -> None:
+        if index is None or index not in self._open_streams:
+            return
+        self._open_streams.discard(index)
+        self._metrics.active_streams.dec()
+        self.trace.stream_ended(index)
+        self._log.debug("riva stream closed", extra={"stream_id": self._stream_id(index)})
+
+    def _stream_id(self, index: int) -> str:
+        return f"{self._session.session_id}-{index}"
+
+    def _observe(self, message: Any) -> None:
+        """Latency metrics and trace events of a message about to be sent."""
+        now = self._loop.time()
+        if isinstance(message, TranscriptPartial):
+            if not self._partial_seen:
+                self._partial_seen = True
+                latency = self._clock.latency(message.end, now)
+                if latency is not None:
+                    self._metrics.first_partial_latency.observe(latency)
+                self.trace.stream_event(self._current_stream, "first_partial", latency=latency or 0)
+        elif isinstance(message, TranscriptFinal):
+            self._partial_seen = False
+            latency = self._clock.latency(message.end, now)
+            if latency is not None and message.text:
+                self._metrics.final_latency.observe(latency)
+            self.trace.stream_event(
+                self._current_stream, "final", latency=latency or 0, words=len(message.words)
+            )
 
     async def _apply(self, actions: list[Action]) -> bool:
         """Carry out ``actions``; ``False`` once the connection is closed."""
         for action in actions:
             if isinstance(action, Send):
-                try:
-                    await self._ws.send(action.message.model_dump_json())
-                except ConnectionClosed:
-                    return False
+                self._observe(action.message)
+                if not self._outbox.put(action.message.model_dump_json()):
+                    return await self._too_slow()
             elif isinstance(action, StartBackend):
-                self._relay = RivaRelay(self._client, action.options)
+                self._relay = RivaRelay(self._server.client, action.options)
                 self._tasks.append(asyncio.create_task(self._pump(self._relay)))
             elif isinstance(action, ForwardAudio):
                 assert self._relay is not None
@@ -351,14 +606,60 @@ class _Connection:
                 self._relay.end()
             else:
                 assert isinstance(action, Close)
-                self._log.info("closing: %d %s", action.code, action.reason)
-                await self._ws.close(action.code, action.reason)
+                await self._close(action.code, action.reason)
                 return False
         return True
+
+    async def _too_slow(self) -> bool:
+        limit = self._outbox.limit
+        self._log.warning("client does not read: over %d bytes waiting; closing", limit)
+        actions = self._session.refuse(
+            ErrorCode.CLIENT_TOO_SLOW,
+            f"more than {limit} bytes of messages waited to be sent; read them as they come",
+        )
+        for action in actions:
+            if isinstance(action, Send):
+                self._outbox.put(action.message.model_dump_json(), force=True)
+            elif isinstance(action, Close):
+                await self._close(action.code, action.reason)
+        return False
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close; a client that does not take them within
+        ``close_timeout`` (twice: the messages, the handshake) is disconnected."""
+        self._close_code = code
+        self._metrics.sessions_ended.labels(close_code=str(code), by="server").inc()
+        self._log.info("closing: %d %s", code, reason, extra={"close_code": code})
+        timeout = self._settings.close_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self._outbox.queue.join()
+        except TimeoutError:
+            self._log.info("client did not take the last messages in %g s", timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ws.close(code, reason)
+        except TimeoutError:
+            self._ws.transport.abort()
+
+    async def _write(self) -> None:
+        outbox = self._outbox
+        while True:
+            text = await outbox.queue.get()
+            try:
+                await self._ws.send(text)
+            except ConnectionClosed:
+                # Nobody to send to: count everything as handled so _close does not wait.
+                outbox.sent(text)
+                while not outbox.queue.empty():
+                    outbox.sent(outbox.queue.get_nowait())
+                continue
+            outbox.sent(text)
 
     async def _read(self) -> None:
         try:
             async for frame in self._ws:
+                await self._read_slots.acquire()
                 self._inbox.put_nowait(frame)
         except ConnectionClosed:
             pass
@@ -385,7 +686,8 @@ async def serve_forever(
     *,
     on_ready: Callable[[GatewayServer], None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM.
+    """Serve until SIGINT or SIGTERM, then drain open sessions (see
+    :meth:`GatewayServer.shutdown`) and stop.
 
     Args:
         settings: Server settings; ``ASR_SERVER_*`` when omitted.
@@ -402,6 +704,7 @@ async def serve_forever(
             on_ready(server)
         await stop.wait()
         logger.info("stopping")
+        await server.shutdown()
 
 
 def run(
@@ -410,5 +713,8 @@ def run(
     *,
     on_ready: Callable[[GatewayServer], None] | None = None,
 ) -> None:
-    """Blocking entry point for ``asr serve``: :func:`serve_forever` in a new event loop."""
+    """Blocking entry point for ``asr serve``: logging as ``settings.log_level`` and
+    ``log_format`` say, then :func:`serve_forever` in a new event loop."""
+    settings = settings if settings is not None else ServerSettings()
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve_forever(settings, riva, on_ready=on_ready))

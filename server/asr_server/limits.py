@@ -22,6 +22,11 @@ class Limits(BaseModel):
             because the backend decodes at about real time and would fall behind.
         burst_seconds: Audio that may arrive ahead of ``max_realtime_factor`` (network
             stalls deliver audio in bursts).
+        max_outbound_bytes: Messages waiting to be written to a client that does not read
+            them; beyond this the session is closed with ``client_too_slow``.
+        final_timeout_seconds: How long Riva may take to deliver the final of an utterance
+            after ``finalize``/``end`` (or a shutdown) before the session is closed with
+            ``backend_unavailable``: a stalled backend ends in an error, not a hang.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,6 +37,8 @@ class Limits(BaseModel):
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
     max_realtime_factor: float = Field(default=2.5, ge=1.0)
     burst_seconds: float = Field(default=5.0, ge=0.0)
+    max_outbound_bytes: int = Field(default=1024 * 1024, ge=1024)
+    final_timeout_seconds: float = Field(default=10.0, gt=0)
 
     def info(self) -> LimitsInfo:
         """The limits as announced to a client in ``session.begin``."""

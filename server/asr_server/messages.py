@@ -283,7 +283,10 @@ class WarningCode(StrEnum):
     CONFIG_IGNORED = "config_ignored"
     """A ``config`` message came after audio; the configuration did not change."""
     IGNORED_AFTER_END = "ignored_after_end"
-    """A message came after ``end``; it was ignored."""
+    """A message came after ``end`` (or after ``server_shutting_down``); it was ignored."""
+    SERVER_SHUTTING_DOWN = "server_shutting_down"
+    """The server is shutting down: later audio is ignored, the finals of the audio so far
+    follow, then ``session.end`` and close 1001 (going away)."""
 
 
 class WarningMessage(_Envelope):
@@ -305,7 +308,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     """``end`` was drained: every final was delivered."""
     UNAUTHORIZED = 4001
-    """Missing or wrong API key."""
+    """Missing or wrong API key, or a browser token that is malformed, tampered with or
+    expired."""
     INVALID_CONFIG = 4002
     """Bad parameters in the query string or ``config`` message."""
     INVALID_MESSAGE = 4003
@@ -326,6 +330,9 @@ class CloseCode(IntEnum):
     """The session reached ``max_session_seconds``."""
     INTERNAL_ERROR = 4011
     """A bug or unexpected failure in this server."""
+    CLIENT_TOO_SLOW = 4012
+    """The client did not read the server's messages; more than ``max_outbound_bytes``
+    waited to be sent."""
 
 
 class ErrorCode(StrEnum):
@@ -346,6 +353,7 @@ class ErrorCode(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     SESSION_TOO_LONG = "session_too_long"
     INTERNAL_ERROR = "internal_error"
+    CLIENT_TOO_SLOW = "client_too_slow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +367,10 @@ class ErrorSpec:
 
 ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.UNAUTHORIZED: ErrorSpec(
-        CloseCode.UNAUTHORIZED, False, "API key missing or not accepted"
+        CloseCode.UNAUTHORIZED,
+        False,
+        "API key missing or not accepted, or the `token` is malformed, tampered with or "
+        "expired (get a new one)",
     ),
     ErrorCode.INVALID_CONFIG: ErrorSpec(
         CloseCode.INVALID_CONFIG,
@@ -402,7 +413,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.BACKEND_UNAVAILABLE: ErrorSpec(
         CloseCode.BACKEND_UNAVAILABLE,
         True,
-        "Riva is unreachable, overloaded or dropped the stream",
+        "Riva is unreachable, overloaded, dropped the stream, or did not deliver a final "
+        "within `final_timeout_seconds` of `finalize`/`end` (stalled)",
     ),
     ErrorCode.BACKEND_ERROR: ErrorSpec(
         CloseCode.BACKEND_ERROR,
@@ -417,6 +429,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(
         CloseCode.INTERNAL_ERROR, True, "an unexpected failure in the WebSocket server"
+    ),
+    ErrorCode.CLIENT_TOO_SLOW: ErrorSpec(
+        CloseCode.CLIENT_TOO_SLOW,
+        True,
+        "the client stopped reading: more than `max_outbound_bytes` of messages were "
+        "waiting to be sent",
     ),
 }
 """Close code, retryability and meaning of every error code."""

@@ -58,6 +58,7 @@ __all__ = [
     "EndAudio",
     "FinishUtterance",
     "ForwardAudio",
+    "GOING_AWAY",
     "QUERY_AUTH_KEYS",
     "Send",
     "Session",
@@ -67,10 +68,13 @@ __all__ = [
     "error_code_for",
 ]
 
-QUERY_AUTH_KEYS = frozenset({"api_key"})
+QUERY_AUTH_KEYS = frozenset({"api_key", "token"})
 """Query parameters that carry credentials rather than configuration."""
 
 _CLIENT_TYPES = frozenset({"config", "finalize", "keepalive", "end"})
+
+GOING_AWAY = 1001
+"""RFC 6455 close code of a session ended by a server shutdown."""
 
 
 # --- actions -------------------------------------------------------------------------
@@ -230,6 +234,12 @@ class Session:
         self._in_speech = False
         self._utterance_start = 0.0
         self._finals: list[str] = []
+        # Calls to Riva whose audio was ended (finalize/end) but which have not finished,
+        # and since when Riva has shown no progress on them: a stall detector.
+        self._finishing = 0
+        self._waiting_since: float | None = None
+        self._going_away = False
+        self._shutdown_deadline: float | None = None
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -293,9 +303,9 @@ class Session:
         if isinstance(message, ConfigMessage):
             return self._on_config(message)
         if isinstance(message, FinalizeMessage):
-            return self._finish_utterance()
+            return self._finish_utterance(now)
         if isinstance(message, EndMessage):
-            return self._on_end()
+            return self._on_end(now)
         assert isinstance(message, KeepaliveMessage)
         return []
 
@@ -311,7 +321,9 @@ class Session:
                 f"{self.limits.max_frame_bytes} bytes",
             )
         if self.state is State.DRAINING:
-            return self._warn_once(WarningCode.IGNORED_AFTER_END, "audio after 'end' was ignored")
+            return self._warn_once(
+                WarningCode.IGNORED_AFTER_END, "audio after 'end' (or a shutdown) was ignored"
+            )
         if self._require_config and not self._configured:
             return self.refuse(
                 ErrorCode.CONFIG_REQUIRED, "send a 'config' message before the first audio frame"
@@ -356,9 +368,11 @@ class Session:
             forced: The stream's audio had been ended (``finalize``/``end``) before it.
             now: Clock reading.
         """
-        del now  # results do not count as client activity
         if self.state is State.CLOSED:
             return []
+        # Results do not count as client activity, but they are progress of the backend.
+        if self._waiting_since is not None:
+            self._waiting_since = now
         if isinstance(event, Partial):
             return self._on_partial(event, offset)
         return self._on_final(event, offset, forced)
@@ -371,6 +385,43 @@ class Session:
         if code is ErrorCode.INTERNAL_ERROR:
             detail = f"internal error ({type(exc).__name__})"
         return self.refuse(code, f"speech recognition backend: {detail}")
+
+    def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
+        """One gRPC call of the relay finished (its results were all delivered).
+
+        Args:
+            forced: The call's audio had been ended by :class:`FinishUtterance` or
+                :class:`EndAudio`.
+            now: Clock reading.
+        """
+        if self.state is State.CLOSED:
+            return []
+        if forced and self._finishing:
+            self._finishing -= 1
+        if self._finishing or self.state is State.DRAINING:
+            self._waiting_since = now
+        else:
+            self._waiting_since = None
+        return []
+
+    def shutdown(self, now: float, timeout: float) -> list[Action]:
+        """The server is shutting down: drain what was sent, then close with 1001.
+
+        Audio already received is finalised and its finals delivered; later audio is
+        ignored. Sessions still open ``timeout`` seconds later are closed by :meth:`tick`.
+        """
+        if self.state is State.CLOSED:
+            return []
+        self._shutdown_deadline = now + timeout
+        actions = self._warn_once(
+            WarningCode.SERVER_SHUTTING_DOWN,
+            "the server is shutting down: audio from now on is ignored; the finals of the "
+            "audio so far follow, then session.end",
+        )
+        if self.state is State.OPEN:
+            self._going_away = True
+            actions += self._on_end(now)
+        return actions
 
     def backend_done(self, now: float) -> list[Action]:
         """The Riva relay delivered its last final after :class:`EndAudio`."""
@@ -385,6 +436,17 @@ class Session:
         """Check the session's deadlines; call at :meth:`deadline` (or any time)."""
         if self.state is State.CLOSED:
             return []
+        if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
+            self.state = State.CLOSED
+            return [Close(GOING_AWAY, "server shutting down")]
+        if self._waiting_since is not None and now >= (
+            self._waiting_since + self.limits.final_timeout_seconds
+        ):
+            return self.refuse(
+                ErrorCode.BACKEND_UNAVAILABLE,
+                "speech recognition backend: no final within "
+                f"{self.limits.final_timeout_seconds:g} s of the end of the audio (stalled)",
+            )
         if now >= self._started + self.limits.max_session_seconds:
             return self.refuse(
                 ErrorCode.SESSION_TOO_LONG,
@@ -406,7 +468,21 @@ class Session:
         deadline = self._started + self.limits.max_session_seconds
         if self.state is State.OPEN:
             deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
+        if self._shutdown_deadline is not None:
+            deadline = min(deadline, self._shutdown_deadline)
         return deadline
+
+    def backend_deadline(self) -> float | None:
+        """When Riva's overdue final makes :meth:`tick` fail the session, or ``None`` when
+        no final is owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`.
+
+        A final is owed after ``finalize``, ``end`` or a shutdown until the gRPC call
+        finishes; every result in between restarts the wait, so only a backend that stops
+        answering altogether (stalled) is failed, with ``backend_unavailable``.
+        """
+        if self.state is State.CLOSED or self._waiting_since is None:
+            return None
+        return self._waiting_since + self.limits.final_timeout_seconds
 
     @property
     def transcript(self) -> str:
@@ -427,10 +503,13 @@ class Session:
         self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
         return [Send(SessionUpdated(**self._envelope(), config=self.config))]
 
-    def _finish_utterance(self) -> list[Action]:
+    def _finish_utterance(self, now: float) -> list[Action]:
         if not self._utterance_has_audio:
             return []
         self._utterance_has_audio = False
+        self._finishing += 1
+        if self._waiting_since is None:
+            self._waiting_since = now
         actions: list[Action] = []
         tail = self._decoder.flush()
         if tail:
@@ -438,10 +517,12 @@ class Session:
         actions.append(FinishUtterance())
         return actions
 
-    def _on_end(self) -> list[Action]:
+    def _on_end(self, now: float) -> list[Action]:
         self.state = State.DRAINING
         if not self._backend_started:
             return self._end_session()
+        if self._waiting_since is None:
+            self._waiting_since = now
         tail = self._decoder.flush()
         actions: list[Action] = [ForwardAudio(tail)] if tail else []
         actions.append(EndAudio())
@@ -455,6 +536,8 @@ class Session:
             finals=len(self._finals),
         )
         self.state = State.CLOSED
+        if self._going_away:
+            return [Send(end), Close(GOING_AWAY, "server shutting down")]
         return [Send(end), Close(CloseCode.NORMAL, "session ended")]
 
     def _on_partial(self, event: Partial, offset: float) -> list[Action]:

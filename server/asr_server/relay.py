@@ -18,7 +18,7 @@ from asr.client import RivaASRClient
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 
-__all__ = ["RelayEvent", "RivaRelay"]
+__all__ = ["RelayEvent", "RivaRelay", "StreamEnded", "StreamStarted"]
 
 _BYTES_PER_SECOND = 16_000 * 2  # 16 kHz mono PCM16, what the relay is fed
 
@@ -43,6 +43,31 @@ class RelayEvent:
     forced: bool
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """A gRPC call to Riva opened.
+
+    Attributes:
+        index: 0 for the session's first call, then one more per call.
+    """
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded:
+    """A gRPC call to Riva finished and every result of it was delivered.
+
+    Attributes:
+        index: The call's index; ``None`` for a ``finalize`` that found no call open
+            (nothing to wait for).
+        forced: Its audio had been ended by ``finish_utterance``/``end``.
+    """
+
+    index: int | None
+    forced: bool
+
+
 class RivaRelay:
     """Feeds 16 kHz PCM16 audio to Riva and yields its results in order.
 
@@ -56,6 +81,7 @@ class RivaRelay:
         self._options = options
         self._queue: asyncio.Queue[bytes | _Mark] = asyncio.Queue()
         self._sent_bytes = 0
+        self._calls = 0
 
     def feed(self, pcm16: bytes) -> None:
         """Queue audio for the current call (a new call opens if none is running)."""
@@ -70,8 +96,9 @@ class RivaRelay:
         """No more audio: :meth:`events` ends after the last call's results."""
         self._queue.put_nowait(_Mark.END)
 
-    async def events(self) -> AsyncIterator[RelayEvent]:
-        """Results of every call, in order, until :meth:`end`.
+    async def events(self) -> AsyncIterator[RelayEvent | StreamStarted | StreamEnded]:
+        """Results of every call, in order, until :meth:`end`, each call's between its
+        :class:`StreamStarted` and :class:`StreamEnded`.
 
         Raises:
             asr.errors.ASRError: A call failed (after the client's own retries).
@@ -81,11 +108,15 @@ class RivaRelay:
             if item is _Mark.END:
                 return
             if item is _Mark.FINISH:
-                continue  # nothing in flight to finish
+                yield StreamEnded(None, forced=True)  # nothing in flight to finish
+                continue
             offset = self._sent_bytes / _BYTES_PER_SECOND
+            index, self._calls = self._calls, self._calls + 1
             call = _Call(self, item)
+            yield StreamStarted(index)
             async for event in self._client.stream(call.audio(), self._options):
                 yield RelayEvent(event, offset, forced=call.closed)
+            yield StreamEnded(index, forced=call.closed)
             if call.ended:
                 return
 

@@ -15,7 +15,7 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-__all__ = ["json_response", "static_response", "text_response"]
+__all__ = ["bytes_response", "json_response", "static_response", "text_response"]
 
 # The AudioWorklet module must be served as JavaScript; the platform table may lack .mjs.
 _TYPES = {
@@ -37,18 +37,30 @@ _SECURITY_HEADERS = (
 )
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+def _response(
+    status: HTTPStatus,
+    body: bytes,
+    content_type: str,
+    extra: tuple[tuple[str, str], ...] = (),
+    cache: str = "no-cache",
+) -> Response:
     headers = Headers(
         [
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-cache"),
+            ("Cache-Control", cache),
             # websockets closes the TCP connection after an HTTP response.
             ("Connection", "close"),
             *_SECURITY_HEADERS,
+            *extra,
         ]
     )
     return Response(status.value, status.phrase, headers, body)
+
+
+def bytes_response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    """A response with ``body`` as is (e.g. the metrics exposition)."""
+    return _response(status, body, content_type)
 
 
 def text_response(status: HTTPStatus, text: str) -> Response:
@@ -56,9 +68,21 @@ def text_response(status: HTTPStatus, text: str) -> Response:
     return _response(status, text.encode(), "text/plain; charset=utf-8")
 
 
-def json_response(status: HTTPStatus, data: Any) -> Response:
-    """A JSON response."""
-    return _response(status, json.dumps(data).encode(), "application/json")
+def json_response(
+    status: HTTPStatus,
+    data: Any,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+    secret: bool = False,
+) -> Response:
+    """A JSON response; ``secret`` ones (tokens) are marked ``no-store`` for every cache."""
+    return _response(
+        status,
+        json.dumps(data).encode(),
+        "application/json",
+        headers,
+        cache="no-store" if secret else "no-cache",
+    )
 
 
 def static_response(root: Path, url_path: str) -> Response:

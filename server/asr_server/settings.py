@@ -8,9 +8,9 @@ The only module of the server that reads the environment. Riva connection settin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .limits import Limits
@@ -49,6 +49,19 @@ class ServerSettings(BaseSettings):
         require_config: Refuse audio until the client sent a ``config`` message.
         limits: Per-session and per-server limits.
         readiness_timeout: Seconds ``/readyz`` waits for Riva's health check.
+        token_secret: Key of the HMAC-SHA256 that signs browser tokens (``GET /v1/tokens``);
+            at least 32 characters. ``None`` draws a random key at start, so tokens work
+            only with the process that issued them: set it when several replicas serve.
+        token_ttl_seconds: How long a browser token stays valid.
+        log_level: Level of the server's log (``DEBUG``, ``INFO``, ``WARNING``, ...).
+        log_format: ``text`` for people, ``json`` (one object per line, with session and
+            stream ids as fields) for log collectors.
+        tracing: Trace sessions with OpenTelemetry (needs ``opentelemetry-api``; spans
+            go wherever the process's tracer provider sends them).
+        shutdown_timeout: Seconds a SIGTERM waits for open sessions to deliver their
+            finals before they are closed anyway.
+        close_timeout: Seconds to wait for a client to answer the closing handshake (and
+            to take the last frames) before the TCP connection is dropped.
     """
 
     model_config = SettingsConfigDict(
@@ -65,11 +78,23 @@ class ServerSettings(BaseSettings):
     require_config: bool = False
     limits: Limits = Limits()
     readiness_timeout: float = Field(default=2.0, gt=0)
+    token_secret: SecretStr | None = Field(default=None, min_length=32)
+    token_ttl_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    tracing: bool = False
+    shutdown_timeout: float = Field(default=20.0, ge=0)
+    close_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("api_keys", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_tls(self) -> ServerSettings:

@@ -9,7 +9,7 @@ server's health.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -55,18 +55,30 @@ class RetryPolicy:
     max_backoff: float = 2.0
 
 
-def retrying(policy: RetryPolicy) -> tenacity.AsyncRetrying:
+def retrying(
+    policy: RetryPolicy, *, on_retry: Callable[[], None] | None = None
+) -> tenacity.AsyncRetrying:
     """A tenacity controller applying ``policy`` and :func:`should_retry`.
 
     The last error is re-raised as is once attempts run out.
+
+    Args:
+        policy: Attempts and backoff.
+        on_retry: Called before each wait for a repeated attempt (a metrics hook).
     """
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        _log_retry(state)
+        if on_retry is not None:
+            on_retry()
+
     return tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
         wait=tenacity.wait_random_exponential(
             multiplier=policy.initial_backoff, max=policy.max_backoff
         ),
         retry=tenacity.retry_if_exception(should_retry),
-        before_sleep=_log_retry,
+        before_sleep=before_sleep,
         reraise=True,
     )
 
