@@ -159,10 +159,17 @@ class ServerProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drain
         self._log.close()
-        if proc.returncode == 0:
+        if proc.returncode == 0 and not self.had_errors():
             with contextlib.suppress(OSError):
                 os.unlink(self._log.name)
         return proc.returncode
+
+    def had_errors(self) -> bool:
+        """Whether the server logged an error or a traceback (its log is then kept)."""
+        with contextlib.suppress(OSError):
+            text = Path(self._log.name).read_text(errors="replace")
+            return " ERROR " in text or "Traceback" in text
+        return False
 
 
 async def start_riva(*, max_streams: int, timeout: float = 120.0) -> ServerProcess:

@@ -430,8 +430,14 @@ async def _start(riva_limit: int, ws_limit: int | None) -> list[ServerProcess]:
     return servers
 
 
+_ERROR_LOGS: list[str] = []
+
+
 async def _stop(servers: list[ServerProcess]) -> dict[str, int | None]:
-    return {s.name: await s.stop() for s in reversed(servers)}
+    codes = {s.name: await s.stop() for s in reversed(servers)}
+    # A server that logged an error keeps its log; the report points at it.
+    _ERROR_LOGS.extend(s.log_path for s in servers if s.had_errors())
+    return codes
 
 
 def _transports(
@@ -529,5 +535,7 @@ async def run_load(
     finally:
         if servers:
             report["exit_codes"] = await _stop(servers)
+    report["server_error_logs"] = list(_ERROR_LOGS)
+    _ERROR_LOGS.clear()
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     return report

@@ -87,6 +87,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             )
     elif report.get("overload_skipped"):
         lines += ["", f"Overload probe skipped: {report['overload_skipped']}."]
+    if report.get("server_error_logs"):
+        logs = ", ".join(f"`{p}`" for p in report["server_error_logs"])
+        lines += ["", f"**Servers logged errors**; see {logs}."]
     lines += ["", f"Run took {report['wall_seconds']} s."]
     return "\n".join(lines) + "\n"
 
