@@ -87,6 +87,10 @@ function streamUrl() {
     interim_results: "true",
     punctuation: ui.punctuation.checked ? "true" : "false",
   });
+  // On a server with API keys, the page is opened as /?token=... with a short-lived token
+  // that the embedding backend got from GET /v1/tokens; the key itself never reaches it.
+  const token = new URLSearchParams(location.search).get("token");
+  if (token) params.set("token", token);
   return `${scheme}//${location.host}${STREAM_PATH}?${params}`;
 }
 
