@@ -13,6 +13,7 @@ streams rather than making one per stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -383,18 +384,26 @@ class RivaASRClient:
         config: rasr.StreamingRecognitionConfig,
         timeout: float | None,
     ) -> AsyncIterator[Partial | Final]:
-        async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
-            yield rasr.StreamingRecognizeRequest(streaming_config=config)
+        call = stub.StreamingRecognize(
+            timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
+        )
+
+        async def write() -> None:
+            # Our own writer task rather than a request iterator handed to grpc: grpc's
+            # consumer task outlives a call that ended early (server gone) while it waits
+            # for the next chunk; this one is cancelled in `finally` below, always.
             try:
+                await call.write(rasr.StreamingRecognizeRequest(streaming_config=config))
                 async for chunk in source.chunks():
-                    yield rasr.StreamingRecognizeRequest(audio_content=chunk)
+                    await call.write(rasr.StreamingRecognizeRequest(audio_content=chunk))
+                await call.done_writing()
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                pass  # the call ended; its status is read on the response side
             except Exception as exc:  # the caller's audio source failed: end the call
                 source.error = exc
                 call.cancel()
 
-        call = stub.StreamingRecognize(
-            requests(), timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
-        )
+        writer = asyncio.create_task(write(), name="asr-stream-writer")
         delivered = _DeliveredStatus(call)
         results_seen = False
         started: float | None = time.perf_counter()  # until the first response
@@ -421,5 +430,8 @@ class RivaASRClient:
             raise
         finally:
             call.cancel()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
         if source.error is not None:
             raise source.error
