@@ -454,7 +454,12 @@ class _Connection:
         self._settings = server.settings
         self._log = log
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
-        self._read_slots = asyncio.Semaphore(_READ_AHEAD_FRAMES)
+        # Client frames read but not yet processed; the reader waits while there are too
+        # many, except once the session is closing (then it reads and drops, so that the
+        # client's close frame is not stuck behind unread audio).
+        self._unprocessed = 0
+        self._read_gate = asyncio.Condition()
+        self._closing = False
         self._outbox = _Outbox(server.settings.limits.max_outbound_bytes)
         self._relay: RivaRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -486,7 +491,9 @@ class _Connection:
                     return
                 actions = self._dispatch(item)
                 if isinstance(item, str | bytes):
-                    self._read_slots.release()
+                    async with self._read_gate:
+                        self._unprocessed -= 1
+                        self._read_gate.notify_all()
                 if not await self._apply(actions):
                     return
         except Exception:
@@ -628,6 +635,9 @@ class _Connection:
         """Send what is queued, then close; a client that does not take them within
         ``close_timeout`` (twice: the messages, the handshake) is disconnected."""
         self._close_code = code
+        self._closing = True
+        async with self._read_gate:
+            self._read_gate.notify_all()
         self._metrics.sessions_ended.labels(close_code=str(code), by="server").inc()
         self._log.info("closing: %d %s", code, reason, extra={"close_code": code})
         timeout = self._settings.close_timeout
@@ -659,7 +669,13 @@ class _Connection:
     async def _read(self) -> None:
         try:
             async for frame in self._ws:
-                await self._read_slots.acquire()
+                async with self._read_gate:
+                    await self._read_gate.wait_for(
+                        lambda: self._closing or self._unprocessed < _READ_AHEAD_FRAMES
+                    )
+                if self._closing:
+                    continue
+                self._unprocessed += 1
                 self._inbox.put_nowait(frame)
         except ConnectionClosed:
             pass
