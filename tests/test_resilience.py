@@ -149,7 +149,10 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
             await transcribe(client)
         # Back on the same port: after the reset timeout a trial call closes the breaker.
         riva_process.start()
-        await asyncio.sleep(1.1)
+        async with asyncio.timeout(scaled(10)):  # reconnected within the capped backoff
+            while not await client.health(timeout=1.0):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.1)  # the breaker's reset timeout
         assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
         assert client.breaker.current_state == "closed"
     assert len(asyncio.all_tasks()) == tasks_before  # nothing left running
@@ -228,9 +231,13 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
             messages, code = await _session(url, PCM[:64_000])
         assert code == CloseCode.BACKEND_UNAVAILABLE
         await eventually(lambda: server.active_sessions == 0)
-        # Back up: new sessions succeed once the breaker lets a trial call through.
+        # Back up: once /readyz sees Riva again and the breaker lets a trial call through,
+        # new sessions succeed.
         riva_process.start()
-        await asyncio.sleep(1.1)
+        async with asyncio.timeout(scaled(10)):
+            while not await server.client.health(timeout=1.0):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.1)  # the breaker's reset timeout
         messages, code = await _session(url, PCM)
         finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
         assert code == 1000

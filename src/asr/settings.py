@@ -81,6 +81,8 @@ class RivaSettings(BaseSettings):
         retry_attempts: Attempts per call, the first included, on transient errors.
         retry_initial_backoff: First backoff in seconds; grows exponentially with jitter.
         retry_max_backoff: Longest backoff in seconds.
+        reconnect_backoff_max: Longest wait in seconds between attempts to reconnect to
+            a server that went away.
         breaker_fail_max: Consecutive transient failures that open the circuit breaker.
         breaker_reset_timeout: Seconds the breaker stays open before a trial call.
         replay_buffer_seconds: Audio kept (at 16 kHz PCM16) to replay a stream that fails
@@ -104,6 +106,7 @@ class RivaSettings(BaseSettings):
     retry_attempts: int = Field(default=4, ge=1, le=20)
     retry_initial_backoff: float = Field(default=0.1, ge=0)
     retry_max_backoff: float = Field(default=2.0, ge=0)
+    reconnect_backoff_max: float = Field(default=2.0, ge=0.5, le=120)
     breaker_fail_max: int = Field(default=5, ge=1)
     breaker_reset_timeout: float = Field(default=30.0, gt=0)
     replay_buffer_seconds: float = Field(default=30.0, ge=0)
