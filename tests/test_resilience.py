@@ -116,6 +116,13 @@ async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> Non
             await asyncio.sleep(0.05)
 
 
+async def wait_healthy(client: RivaASRClient, seconds: float = 10.0) -> None:
+    """Poll the gRPC health check until SERVING, as a readiness probe does."""
+    async with asyncio.timeout(scaled(seconds)):
+        while not await client.health(timeout=1.0):  # noqa: ASYNC110 (polling a remote peer)
+            await asyncio.sleep(0.1)
+
+
 async def transcribe(client: RivaASRClient, pcm: bytes = PCM) -> str:
     events = [e async for e in client.stream(chunk_bytes(pcm, 100))]
     return " ".join(e.text for e in events if isinstance(e, Final))
@@ -149,9 +156,7 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
             await transcribe(client)
         # Back on the same port: after the reset timeout a trial call closes the breaker.
         riva_process.start()
-        async with asyncio.timeout(scaled(10)):  # reconnected within the capped backoff
-            while not await client.health(timeout=1.0):
-                await asyncio.sleep(0.1)
+        await wait_healthy(client)  # reconnected within the capped backoff
         await asyncio.sleep(1.1)  # the breaker's reset timeout
         assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
         assert client.breaker.current_state == "closed"
@@ -234,9 +239,7 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
         # Back up: once /readyz sees Riva again and the breaker lets a trial call through,
         # new sessions succeed.
         riva_process.start()
-        async with asyncio.timeout(scaled(10)):
-            while not await server.client.health(timeout=1.0):
-                await asyncio.sleep(0.1)
+        await wait_healthy(server.client)
         await asyncio.sleep(1.1)  # the breaker's reset timeout
         messages, code = await _session(url, PCM)
         finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
