@@ -65,14 +65,15 @@ def test_partials_every_second_then_speculative_final_reused_at_the_end() -> Non
     partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     # The utterance starts 300 ms before its first speech frame (pre-roll).
     assert all(j.start_sample == 10 * FRAME - 4800 for j in partials)
-    # About one partial per second of utterance audio, each covering all audio so far.
+    # The first partial after 0.6 s of utterance audio, then one per second, each
+    # covering all audio so far.
     assert len(partials) == 5
     assert [round((j.end_sample - j.start_sample) / RATE, 1) for j in partials] == [
-        1.0,
-        2.0,
-        3.0,
-        4.0,
-        5.0,
+        0.6,
+        1.6,
+        2.6,
+        3.6,
+        4.6,
     ]
     for j in partials:
         assert np.array_equal(j.audio, np.arange(j.start_sample, j.end_sample, dtype=np.float32))

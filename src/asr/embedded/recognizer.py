@@ -135,6 +135,9 @@ class RecognizerConfig:
         endpoint: Endpointing parameters (Riva ``EndpointingConfig`` merged onto defaults).
         interim_results: Produce partial decodes while speech goes on.
         partial_interval_ms: New utterance audio between two partial decodes.
+        first_partial_ms: Utterance audio (pre-roll included) before the first partial
+            decode: earlier than the interval, as the first words are what a person
+            waits to see.
         speculative: Start the final's decode at the first-pass end of utterance.
         preroll_ms: Audio kept before the detected speech start (soft onsets, VAD lag).
         postroll_ms: Audio kept after the last speech frame; ``None`` means the
@@ -150,6 +153,7 @@ class RecognizerConfig:
     endpoint: EndpointParams = EndpointParams()
     interim_results: bool = True
     partial_interval_ms: int = 1000
+    first_partial_ms: int = 600
     speculative: bool = True
     preroll_ms: int = 300
     postroll_ms: int | None = None
@@ -177,6 +181,7 @@ class Recognizer:
         )
         self._postroll = post_ms * SAMPLE_RATE // 1000
         self._interval = max(1, c.partial_interval_ms * SAMPLE_RATE // 1000)
+        self._first_interval = max(1, c.first_partial_ms * SAMPLE_RATE // 1000)
         self._min_speech_frames = ep.frames(c.min_speech_ms)
         self._soft_max = int(c.soft_max_utterance_s * SAMPLE_RATE)
         self._hard_max = int(c.max_utterance_s * SAMPLE_RATE)
@@ -314,7 +319,7 @@ class Recognizer:
         self._open = True
         self._utt_start = max(start, self._buf_start)
         self._speech_frames = 0
-        self._next_partial = self._utt_start + self._interval
+        self._next_partial = self._utt_start + min(self._first_interval, self._interval)
         self._latest_partial = -1
         self._partial_due = False
         self._last_partial_words = []
