@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-clip-seconds", type=float, default=12.0)
     p.add_argument("--max-final-p95-ms", type=float, default=2500.0)
     p.add_argument("--max-error-rate", type=float, default=0.0)
+    p.add_argument("--max-first-partial-p95-ms", type=float, help="also bound partials")
     p.add_argument("--levels-past-capacity", type=int, default=0)
     p.add_argument("--max-seconds", type=float, default=900.0, help="budget of the ramp")
     p.add_argument("--slack", type=float, default=30.0, help="session timeout beyond its clip")
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         clips_dir=args.clips,
         max_clip_seconds=args.max_clip_seconds,
         criteria=Criteria(
-            max_final_p95_ms=args.max_final_p95_ms, max_error_rate=args.max_error_rate
+            max_final_p95_ms=args.max_final_p95_ms,
+            max_error_rate=args.max_error_rate,
+            max_first_partial_p95_ms=args.max_first_partial_p95_ms,
         ),
         levels_past_capacity=args.levels_past_capacity,
         max_seconds=args.max_seconds,

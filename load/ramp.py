@@ -72,10 +72,14 @@ class Criteria:
     Attributes:
         max_final_p95_ms: Bound on the final latency p95 (end of speech to final).
         max_error_rate: Largest share of sessions that may fail (timeouts included).
+        max_first_partial_p95_ms: Bound on the first-partial p95; ``None`` for none. The
+            engine drops stale partials before it delays finals, so partials show
+            overload first.
     """
 
     max_final_p95_ms: float = 2500.0
     max_error_rate: float = 0.0
+    max_first_partial_p95_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +214,10 @@ def judge(summary: dict[str, Any], criteria: Criteria) -> list[str]:
         reasons.append("no final latency measured")
     elif p95 > criteria.max_final_p95_ms:
         reasons.append(f"final latency p95 {p95:.0f} ms > {criteria.max_final_p95_ms:.0f} ms")
+    bound = criteria.max_first_partial_p95_ms
+    first = summary["first_partial_ms"]["p95"]
+    if bound is not None and first is not None and first > bound:
+        reasons.append(f"first partial p95 {first:.0f} ms > {bound:.0f} ms")
     return reasons
 
 
@@ -487,6 +495,7 @@ async def run_load(
             "criteria": {
                 "max_final_p95_ms": config.criteria.max_final_p95_ms,
                 "max_error_rate": config.criteria.max_error_rate,
+                "max_first_partial_p95_ms": config.criteria.max_first_partial_p95_ms,
             },
             "own_servers": own,
         },

@@ -34,7 +34,12 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{max(cfg['clip_seconds']):.1f} s), {cfg['clips_per_session']} per user, users "
         f"started {cfg['stagger_seconds']:g} s apart, streamed at real time in 100 ms chunks.",
         f"A level keeps up when at most {crit['max_error_rate']:.0%} of sessions fail and "
-        f"the final latency p95 is at most {crit['max_final_p95_ms']:.0f} ms.",
+        f"the final latency p95 is at most {crit['max_final_p95_ms']:.0f} ms"
+        + (
+            f" and the first partial p95 at most {crit['max_first_partial_p95_ms']:.0f} ms."
+            if crit.get("max_first_partial_p95_ms")
+            else "."
+        ),
         "CPU is per process over the level's wall time, in % of one core; memory is the peak "
         "resident size.",
     ]

@@ -153,6 +153,8 @@ def test_judge() -> None:
     bad = summarize([_session(800.0), _session(None, "Timeout")], held_max=2)
     assert bad["timeouts"] == 1 and bad["error_rate"] == 0.5
     assert any("error rate" in r for r in judge(bad, Criteria()))
+    partials = judge(good, Criteria(max_first_partial_p95_ms=50))
+    assert len(partials) == 1 and "first partial" in partials[0]
 
 
 def test_read_proc_of_this_process() -> None:

@@ -28,6 +28,7 @@ from asr.evaluation.corpus import load_corpus
 from asr.evaluation.runner import GrpcTransport, run_set
 from asr.evaluation.websocket import (
     WebSocketTransport,
+    dropped_options,
     error_from_message,
     is_loopback_url,
     session_config,
@@ -174,8 +175,13 @@ def test_session_config() -> None:
     assert config["endpointing"]["stop_history"] == 800
     with pytest.raises(InvalidArgumentError, match="encoding"):
         session_config(RecognitionOptions(encoding=AudioEncoding.FLAC))
-    with pytest.raises(InvalidArgumentError, match="max_alternatives"):
-        session_config(RecognitionOptions(max_alternatives=2))
+    with pytest.raises(InvalidArgumentError, match="channels"):
+        session_config(RecognitionOptions(channels=2))
+    # Recognition settings the contract has no field for are left to the server.
+    cli_like = RecognitionOptions(verbatim_transcripts=True, max_alternatives=2)
+    assert dropped_options(cli_like) == ["verbatim_transcripts", "max_alternatives"]
+    assert "verbatim_transcripts" not in session_config(cli_like)
+    assert dropped_options(RecognitionOptions()) == []
 
 
 def test_urls() -> None:

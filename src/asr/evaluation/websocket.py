@@ -59,6 +59,7 @@ from ..options import AudioEncoding, RecognitionOptions
 
 __all__ = [
     "WebSocketTransport",
+    "dropped_options",
     "error_from_message",
     "is_loopback_url",
     "session_config",
@@ -110,23 +111,36 @@ def error_from_message(message: Mapping[str, Any], close_code: int | None = None
     return cls(text, code=code)
 
 
+def dropped_options(options: RecognitionOptions) -> list[str]:
+    """Recognition settings in ``options`` the contract cannot carry (the server's
+    defaults apply to them): verbatim transcripts, profanity filter, alternatives and
+    custom configuration."""
+    return [
+        name
+        for name, given in (
+            ("verbatim_transcripts", options.verbatim_transcripts is not None),
+            ("profanity_filter", options.profanity_filter is not None),
+            ("max_alternatives", options.max_alternatives is not None),
+            ("custom_configuration", bool(options.custom_configuration)),
+        )
+        if given
+    ]
+
+
 def session_config(options: RecognitionOptions) -> dict[str, Any]:
     """The ``config`` message for ``options`` (audio is 16 kHz PCM16 mono).
 
+    Settings listed by :func:`dropped_options` are left out.
+
     Raises:
-        InvalidArgumentError: ``options`` asks for something the contract cannot carry
-            (another encoding, several channels, alternatives, verbatim or profanity
-            settings, custom configuration).
+        InvalidArgumentError: ``options`` describes audio the contract cannot carry
+            (another encoding than PCM16, several channels).
     """
     unsupported = [
         name
         for name, given in (
             ("encoding", options.encoding not in (None, AudioEncoding.LINEAR_PCM)),
             ("channels", options.channels not in (None, 1)),
-            ("verbatim_transcripts", options.verbatim_transcripts is not None),
-            ("profanity_filter", options.profanity_filter is not None),
-            ("max_alternatives", options.max_alternatives is not None),
-            ("custom_configuration", bool(options.custom_configuration)),
         )
         if given
     ]
@@ -219,6 +233,7 @@ class WebSocketTransport:
         self.max_realtime_factor = max_realtime_factor
         self.burst_seconds = burst_seconds
         self.headers = dict(headers or {})
+        self._warned = False
 
     async def _connect(self) -> ClientConnection:
         try:
@@ -259,6 +274,13 @@ class WebSocketTransport:
                 dropped the connection; see the module docstring for the mapping.
         """
         config = session_config(options)
+        dropped = dropped_options(options)
+        if dropped and not self._warned:
+            self._warned = True
+            logger.warning(
+                "not carried by the WebSocket contract, the server's defaults apply: %s",
+                ", ".join(dropped),
+            )
         rate = (
             BYTES_PER_SECOND
             * (options.sample_rate_hz or TARGET_SAMPLE_RATE)
