@@ -217,14 +217,21 @@ def _noise(spec: str) -> tuple[str, float]:
 async def _wer(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .evaluation import GrpcTransport, load_corpus, mix_noise, run_set
+    from .evaluation import GrpcTransport, Transport, load_corpus, mix_noise, run_set
     from .evaluation import golden as goldens
     from .evaluation.report import summary, write_reports
+    from .evaluation.websocket import websocket_transport
 
     results = []
     failed = False
     async with RivaASRClient(_settings(args)) as client:
-        transport = GrpcTransport(client)
+        if args.transport == "websocket" and not args.ws_url:
+            raise SystemExit("asr wer: --transport websocket needs --ws-url")
+        transport: Transport = (
+            websocket_transport(args.ws_url)
+            if args.transport == "websocket"
+            else GrpcTransport(client)
+        )
         for folder in args.sets:
             clips = load_corpus(folder)[: args.limit]
             condition, transform = "clean", None
@@ -365,6 +372,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     wer.add_argument("--write-golden", type=Path, help="write a golden file from this run")
     wer.add_argument("--quiet", action="store_true", help="no progress bar")
+    wer.add_argument(
+        "--transport",
+        choices=("grpc", "websocket"),
+        default="grpc",
+        help="straight to Riva over gRPC, or through the WebSocket server at --ws-url",
+    )
+    wer.add_argument(
+        "--ws-url", help="the WebSocket server's stream URL, ws://HOST:PORT/v1/audio/..."
+    )
     _connection_flags(wer)
     _recognition_flags(wer)
     wer.set_defaults(run=lambda a: asyncio.run(_wer(a)))
