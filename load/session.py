@@ -10,14 +10,12 @@ WebSocket contract's error code), never raised.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from asr.audio import chunk_bytes, paced
 from asr.errors import ASRError, ResourceExhaustedError
-from asr.evaluation.runner import Transport
+from asr.evaluation.runner import SendClock, Transport
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 from asr.wer import normalize, word_error_rate
@@ -75,26 +73,6 @@ class SessionResult:
         return self.error == "Timeout"
 
 
-class _SendClock:
-    def __init__(self) -> None:
-        self.offsets: list[int] = []
-        self.times: list[float] = []
-
-    async def wrap(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        sent = 0
-        async for chunk in chunks:
-            yield chunk
-            sent += len(chunk)
-            self.offsets.append(sent)
-            self.times.append(time.monotonic())
-
-    def sent_at(self, ms: int) -> float | None:
-        if not self.times:
-            return None
-        index = bisect.bisect_left(self.offsets, ms * BYTES_PER_SECOND // 1000)
-        return self.times[min(index, len(self.times) - 1)]
-
-
 async def run_session(
     transport: Transport,
     *,
@@ -120,7 +98,7 @@ async def run_session(
         chunk_ms: Audio per message.
     """
     audio_seconds = len(pcm) / BYTES_PER_SECOND
-    clock = _SendClock()
+    clock = SendClock()
     start = time.monotonic()
     first_partial: float | None = None
     final_latency: float | None = None

@@ -29,7 +29,15 @@ from ..options import RecognitionOptions
 from ..wer import normalize, word_error_rate
 from .corpus import Clip
 
-__all__ = ["ClipResult", "GrpcTransport", "SetResult", "Transport", "percentile", "run_set"]
+__all__ = [
+    "ClipResult",
+    "GrpcTransport",
+    "SendClock",
+    "SetResult",
+    "Transport",
+    "percentile",
+    "run_set",
+]
 
 BYTES_PER_SECOND = TARGET_SAMPLE_RATE * 2
 
@@ -117,7 +125,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-class _SendClock:
+class SendClock:
     """Remembers when each byte offset of the audio had been handed to the transport."""
 
     def __init__(self) -> None:
@@ -160,7 +168,7 @@ async def run_clip(
     pcm = float32_to_pcm16(samples)
     chunks = chunk_bytes(pcm, chunk_ms)
     source = paced(chunks, BYTES_PER_SECOND) if realtime else _iterate(chunks)
-    clock = _SendClock()
+    clock = SendClock()
     start = time.monotonic()
     partials, finals = 0, []
     first_partial: float | None = None
