@@ -144,6 +144,7 @@ class GatewayServer:
         # Authorization values are redacted before any handler sees them.
         if not any(isinstance(f, RedactingFilter) for f in self._ws_logger.filters):
             self._ws_logger.addFilter(RedactingFilter())
+            self._ws_logger.addFilter(_served_http_is_not_a_rejection)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -373,6 +374,19 @@ class GatewayServer:
                 session.audio_seconds,
                 extra={"audio_seconds": round(session.audio_seconds, 3)},
             )
+
+
+def _served_http_is_not_a_rejection(record: logging.LogRecord) -> bool:
+    """Drop websockets' "connection rejected (200 OK)" lines.
+
+    websockets logs every HTTP response returned instead of an upgrade as a rejected
+    connection; for the demo page, probes and metrics that is normal service, and at INFO
+    it would fill the log with one line per probe. Real refusals (4xx, 5xx) stay.
+    """
+    if record.msg == "connection rejected (%d %s)" and isinstance(record.args, tuple):
+        status = record.args[0] if record.args else 500
+        return not (isinstance(status, int) and status < 400)
+    return True
 
 
 # --- one connection ------------------------------------------------------------------
