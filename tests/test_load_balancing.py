@@ -24,7 +24,9 @@ from .conftest import SPEECH, ServerThread, scaled
 
 # The first 3.5 s of the JFK clip: one short utterance keeps each stream about a second.
 CLIP_SECONDS = 3.5
-EXPECTED = "my fellow americans"
+# "my" is fragile in this short clip: int8 kernels on AVX2-only CPUs hear "am i". What
+# this module tests is where streams go, so it checks the words every decode agrees on.
+EXPECTED = "fellow americ"
 
 
 class CountingEngine:

@@ -95,3 +95,31 @@ def test_env_example_documents_every_setting() -> None:
     }
     expected = {f"RIVA_{name.upper()}" for name in RivaSettings.model_fields}
     assert expected <= documented, expected - documented
+
+
+@pytest.mark.parametrize(
+    ("uri", "endpoint", "tls"),
+    [
+        ("localhost", "localhost:50051", False),  # Riva's port, as NVIDIA's scripts default
+        ("riva.example.com:8001", "riva.example.com:8001", False),
+        ("http://localhost", "localhost:50051", False),
+        ("grpc://10.0.0.5:50051", "10.0.0.5:50051", False),
+        ("https://grpc.nvcf.nvidia.com", "grpc.nvcf.nvidia.com:443", True),
+        ("https://riva.example.com:8443/", "riva.example.com:8443", True),
+        ("grpcs://riva.example.com", "riva.example.com:443", True),
+        ("::1", "[::1]:50051", False),
+        ("[::1]:50052", "[::1]:50052", False),
+        ("127.0.0.1,127.0.0.2:50052", "127.0.0.1:50051,127.0.0.2:50052", False),
+        ("dns:///riva-headless:50051", "dns:///riva-headless:50051", False),
+    ],
+)
+def test_endpoints_as_people_write_them(uri: str, endpoint: str, tls: bool) -> None:
+    settings = RivaSettings(uri=uri)
+    assert settings.uri == endpoint
+    assert settings.tls is tls
+
+
+@pytest.mark.parametrize("uri", ["ftp://riva:21", "https://riva:443/v1/asr", "ws://riva:80"])
+def test_endpoints_that_are_not_grpc_are_refused(uri: str) -> None:
+    with pytest.raises(ValidationError, match="host:port"):
+        RivaSettings(uri=uri)

@@ -7,8 +7,15 @@ the exception tree rooted at :class:`ASRError`.
 
 from __future__ import annotations
 
+import os
+
+# gRPC logs a failed TLS handshake at INFO (grpc/grpc#38058), and grpcio prints INFO lines
+# to stderr while GRPC_VERBOSITY is unset, although ERROR is its documented default. It is
+# read when grpc is first imported, so it is set here, before that; a value already set wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 from .audio import chunk_bytes, load_pcm16, paced, read_audio, resample
-from .client import ModelInfo, RivaASRClient
+from .client import HealthStatus, ModelInfo, RivaASRClient
 from .errors import (
     ASRError,
     AudioFormatError,
@@ -45,6 +52,7 @@ __all__ = [
     "DeadlineExceededError",
     "EndpointingConfig",
     "Final",
+    "HealthStatus",
     "InvalidArgumentError",
     "ModelInfo",
     "NotFoundError",

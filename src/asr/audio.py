@@ -8,11 +8,13 @@ Everything here is a pure function over bytes or NumPy arrays, except :func:`rea
 from __future__ import annotations
 
 import asyncio
+import errno
 import struct
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -48,12 +50,19 @@ def read_audio(path: str | PathLike[str]) -> tuple[Float32Array, int]:
         The samples, channels averaged to mono, and the file's sample rate.
 
     Raises:
+        FileNotFoundError: There is no such file.
         AudioFormatError: The file cannot be read as audio.
     """
+    if not Path(path).is_file():
+        # libsndfile says "System error." for a missing file; say what is wrong.
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioFormatError(f"cannot read audio from {path}: {exc}") from exc
+        raise AudioFormatError(
+            f"cannot read {path} as audio (WAV, FLAC, Ogg, MP3 or another format "
+            f"libsndfile reads): {exc}"
+        ) from exc
     return np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)), int(rate)
 
 

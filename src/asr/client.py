@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -37,11 +38,21 @@ from .options import RecognitionOptions
 from .resilience import RetryPolicy, breaker_guard, new_breaker, retrying
 from .settings import RivaSettings
 
-__all__ = ["ModelInfo", "RivaASRClient"]
+__all__ = ["HealthStatus", "ModelInfo", "RivaASRClient"]
 
 logger = logging.getLogger("asr.client")
 
 _ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
+
+
+class HealthStatus(StrEnum):
+    """What a health probe found (:meth:`RivaASRClient.health_status`)."""
+
+    SERVING = "serving"
+    NOT_SERVING = "not serving"
+    """The server answered, and said it does not serve the service now."""
+    UNREACHABLE = "unreachable"
+    """No answer: nothing listens there, TLS failed, or the server did not reply in time."""
 
 
 class ModelInfo(BaseModel):
@@ -330,6 +341,15 @@ class RivaASRClient:
         Never raises for an unreachable or failing server, and does not count towards the
         circuit breaker: it is the probe used to find out.
         """
+        return await self.health_status(service, timeout=timeout) is HealthStatus.SERVING
+
+    async def health_status(
+        self, service: str = _ASR_SERVICE, *, timeout: float | None = None
+    ) -> HealthStatus:
+        """What the server says of ``service``, or that it could not be asked.
+
+        Like :meth:`health`, never raises for a failing server and leaves the breaker alone.
+        """
         self._connect()
         assert self._health is not None
         try:
@@ -340,8 +360,12 @@ class RivaASRClient:
             )
         except grpc.aio.AioRpcError as exc:
             logger.info("health check of %s failed: %s", self.settings.uri, exc.code().name)
-            return False
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return HealthStatus.UNREACHABLE
+            return HealthStatus.NOT_SERVING
+        if response.status == health_pb2.HealthCheckResponse.SERVING:
+            return HealthStatus.SERVING
+        return HealthStatus.NOT_SERVING
 
     async def stream(
         self,

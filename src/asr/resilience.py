@@ -86,7 +86,8 @@ def retrying(
 def _log_retry(state: tenacity.RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
-    logger.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
+    # INFO, not WARNING: retrying is the policy working; riva_retries_total counts them.
+    logger.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
 
 
 def new_breaker(name: str, *, fail_max: int, reset_timeout: float) -> pybreaker.CircuitBreaker:

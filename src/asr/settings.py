@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["RivaSettings", "parse_metadata"]
+__all__ = ["DEFAULT_PORT", "RivaSettings", "parse_metadata", "split_url"]
 
 
 def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
@@ -56,13 +57,64 @@ def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
 # Name resolvers of gRPC C-core: a uri starting with one is passed to gRPC as it is.
 _TARGET_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds"})
 
+DEFAULT_PORT = 50051
+"""Riva's gRPC port, the default of NVIDIA's client scripts (``--server localhost:50051``)."""
+
+# URL schemes people paste for a gRPC endpoint, and whether each means TLS.
+_URL_SCHEMES = {"http": False, "grpc": False, "https": True, "grpcs": True}
+
+
+def _with_port(endpoint: str, default_port: int = DEFAULT_PORT) -> str:
+    """``endpoint`` with ``default_port`` added when it names none (``[v6]`` kept)."""
+    if endpoint.startswith("["):
+        return endpoint if "]:" in endpoint else f"{endpoint}:{default_port}"
+    try:
+        ipaddress.IPv6Address(endpoint)
+    except ValueError:
+        pass
+    else:
+        return f"[{endpoint}]:{default_port}"
+    return endpoint if ":" in endpoint else f"{endpoint}:{default_port}"
+
+
+def split_url(uri: str) -> tuple[str, bool | None]:
+    """Normalise a Riva endpoint as users write it.
+
+    ``host`` gets Riva's port 50051 (gRPC itself would pick 443); ``http://``,
+    ``grpc://``, ``https://`` and ``grpcs://`` URLs are accepted, the latter two meaning
+    TLS (default port 443); gRPC targets with a resolver scheme (``dns:///...``,
+    ``ipv4:...``) pass through unchanged.
+
+    Returns:
+        The ``host:port`` endpoints (comma-separated where several were given) and
+        whether a URL scheme asked for TLS (``None``: it said nothing).
+
+    Raises:
+        ValueError: A URL with a path, or with a scheme that is not one of the above.
+    """
+    text = uri.strip()
+    if text.split(":", 1)[0] in _TARGET_SCHEMES:
+        return text, None
+    if "://" not in text:
+        return ",".join(_with_port(part.strip()) for part in text.split(",") if part.strip()), None
+    url = urlsplit(text)
+    if url.scheme not in _URL_SCHEMES:
+        raise ValueError(
+            f"{uri!r}: a Riva endpoint is host:port (or http://, https://, grpc://, grpcs://)"
+        )
+    if url.path not in ("", "/") or url.query or not url.hostname:
+        raise ValueError(f"{uri!r}: a gRPC endpoint is host:port, without a path")
+    tls = _URL_SCHEMES[url.scheme]
+    return _with_port(url.netloc, 443 if tls else DEFAULT_PORT), tls
+
 
 class RivaSettings(BaseSettings):
     """How to reach a Riva ASR endpoint.
 
     Attributes:
-        uri: ``host:port`` of the Riva gRPC endpoint; several as ``ip:port,ip:port``
-            (balanced round robin); or any gRPC target such as
+        uri: ``host:port`` of the Riva gRPC endpoint (port 50051 when omitted; an
+            ``https://`` URL means TLS, see :func:`split_url`); several as
+            ``ip:port,ip:port`` (balanced round robin); or any gRPC target such as
             ``dns:///riva-headless:50051`` (use with ``lb_policy="round_robin"``).
         use_ssl: Use TLS even without a custom root certificate (system roots).
         ssl_root_cert: PEM file of the CA that signed the server's certificate.
@@ -110,6 +162,16 @@ class RivaSettings(BaseSettings):
     breaker_fail_max: int = Field(default=5, ge=1)
     breaker_reset_timeout: float = Field(default=30.0, gt=0)
     replay_buffer_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_uri(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("uri"), str):
+            uri, tls = split_url(data["uri"])
+            data = data | {"uri": uri}
+            if tls and not data.get("use_ssl"):
+                data["use_ssl"] = True
+        return data
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -19,12 +19,47 @@ from typing import Any
 from ..wer import normalize
 from .runner import SetResult
 
-__all__ = ["check", "load", "make"]
+__all__ = ["GoldenFileError", "check", "load", "make", "mismatch"]
+
+
+class GoldenFileError(ValueError):
+    """A golden file that cannot be read, or that is not for the set being run."""
 
 
 def load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
+    """Read a golden file.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        GoldenFileError: It is not a golden file (JSON with ``set``, ``condition``,
+            ``max_wer`` and ``clips``).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise GoldenFileError(f"{path}: not JSON ({exc})") from exc
+    keys = {"set", "condition", "max_wer", "clips"}
+    if not isinstance(data, dict) or not keys <= data.keys():
+        raise GoldenFileError(f"{path}: not a golden file (needs {', '.join(sorted(keys))})")
     return data
+
+
+def mismatch(golden: dict[str, Any], name: str, condition: str, clip_ids: set[str]) -> str | None:
+    """Why ``golden`` cannot judge a run of set ``name`` under ``condition``; ``None`` if it can.
+
+    A golden file judges exactly one set and condition; its clips must all be in the set,
+    so a run on another set cannot pass by matching nothing.
+    """
+    if golden["set"] != name or golden["condition"] != condition:
+        return (
+            f"the golden file is for set {golden['set']!r} ({golden['condition']}), "
+            f"not {name!r} ({condition})"
+        )
+    missing = sorted(set(golden["clips"]) - clip_ids)
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        return f"clips of the golden file are not in the set: {', '.join(missing[:3])}{more}"
+    return None
 
 
 def check(result: SetResult, golden: dict[str, Any]) -> list[str]:
