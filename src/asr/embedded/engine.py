@@ -21,6 +21,13 @@ __all__ = ["Engine", "Transcription", "WhisperEngine", "WordTiming"]
 
 Float32Array = npt.NDArray[np.float32]
 
+# Whisper follows the style of the text before the audio. Decoded alone, a sentence
+# fragment cut at a pause comes back bare ("And so my fellow Americans ask not"), so later
+# utterances of a session looked unpunctuated; after this prompt it is punctuated ("ask
+# not."), whole sentences keep their commas, and on the non-speech fixtures it adds nothing.
+# A fixed prompt rather than the previous final: an unpunctuated final would spread.
+_PUNCTUATED_PROMPT = "Hello, welcome. This is a transcript, with punctuation."
+
 
 @dataclass(frozen=True, slots=True)
 class WordTiming:
@@ -63,6 +70,7 @@ class Engine(Protocol):
         word_timestamps: bool = False,
         hotwords: str | None = None,
         draft: bool = False,
+        punctuate: bool = False,
     ) -> Transcription:
         """Recognise ``audio`` (16 kHz mono float32, at most 30 s).
 
@@ -71,6 +79,8 @@ class Engine(Protocol):
             word_timestamps: Also return per-word timings.
             hotwords: Words or phrases to favour, space separated.
             draft: An interim hypothesis that will be replaced: trade accuracy for speed.
+            punctuate: The text will be shown punctuated (Riva
+                ``enable_automatic_punctuation``): make sure it is.
         """
         ...
 
@@ -114,6 +124,7 @@ class WhisperEngine:
         word_timestamps: bool = False,
         hotwords: str | None = None,
         draft: bool = False,
+        punctuate: bool = False,
     ) -> Transcription:
         segments, _ = self._model.transcribe(
             audio,
@@ -127,6 +138,7 @@ class WhisperEngine:
             without_timestamps=draft,
             word_timestamps=word_timestamps and not draft,
             hotwords=hotwords or None,
+            initial_prompt=_PUNCTUATED_PROMPT if punctuate else None,
             no_speech_threshold=self.no_speech_threshold,
             log_prob_threshold=self.log_prob_threshold,
         )

@@ -235,6 +235,7 @@ class StreamSession:
             word_timestamps=self.options.word_time_offsets,
             hotwords=self.options.hotwords,
             draft=job.kind is JobKind.PARTIAL,
+            punctuate=self.options.punctuation,
         )
         queued = time.perf_counter()
         try:
@@ -348,6 +349,7 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
                         job.audio,
                         word_timestamps=options.word_time_offsets,
                         hotwords=options.hotwords,
+                        punctuate=options.punctuation,
                     ),
                     _always,
                 )
