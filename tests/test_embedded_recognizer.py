@@ -65,11 +65,11 @@ def test_partials_every_second_then_speculative_final_reused_at_the_end() -> Non
     partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     # The utterance starts 300 ms before its first speech frame (pre-roll).
     assert all(j.start_sample == 10 * FRAME - 4800 for j in partials)
-    # The first partial after 0.6 s of utterance audio, then one per second, each
-    # covering all audio so far.
+    # The first partial once 0.5 s of speech follows the pre-roll, then one per second
+    # (on the grid from the utterance start), each covering all audio so far.
     assert len(partials) == 5
     assert [round((j.end_sample - j.start_sample) / RATE, 1) for j in partials] == [
-        0.6,
+        0.8,
         1.6,
         2.6,
         3.6,
@@ -199,3 +199,29 @@ def test_a_big_chunk_yields_at_most_one_partial() -> None:
     jobs = d.feed([0.9] * 400, chunk=400)  # 12.8 s at once, as an unpaced client sends
     assert [j.kind for j in jobs] == [JobKind.PARTIAL]
     assert jobs[0].end_sample == 400 * FRAME
+
+
+def test_no_partial_over_a_pause_and_a_first_syllable() -> None:
+    """JFK's "ask not [pause] what": pre-roll over the pause plus the onset of "what" made
+    Whisper say "Thank you."; a partial needs 0.5 s of VAD speech in its audio."""
+    d = Driver()
+    d.feed([0.0] * 40)  # 1.28 s pause
+    onset = d.feed([0.9] * 14)  # 0.45 s of speech: the utterance is open, no partial yet
+    assert d.rec.utterance == 1 and onset == []
+    later = d.feed([0.9] * 40)
+    partials = [j for j in later if j.kind is JobKind.PARTIAL]
+    assert partials
+    for job in partials:
+        speech = job.end_sample - 40 * FRAME  # the speech frames inside its audio
+        assert speech >= 0.5 * RATE, (job.start_sample, job.end_sample)
+
+
+def test_a_noise_burst_that_opens_an_utterance_gets_no_partial() -> None:
+    """Speech-like frames for 0.4 s then a long pause: no partial over the burst or the
+    pause (the final alone decides, and the min_speech rule drops what is too short)."""
+    d = Driver()
+    d.feed([0.0] * 20 + [0.9] * 12 + [0.0] * 100)
+    assert [j for j in d.jobs if j.kind is JobKind.PARTIAL] == []
+    d.feed([0.0] * 100)
+    d.finish()
+    assert all(j.kind is not JobKind.PARTIAL for j in d.jobs)

@@ -145,6 +145,9 @@ class RecognizerConfig:
             final would, and can be reused as is.
         min_speech_ms: Utterances with less speech than this are dropped undecoded: clicks
             and breaths that would make Whisper hallucinate.
+        min_partial_speech_ms: Speech (VAD frames from the speech start on) a partial's
+            audio must hold. Over the pre-roll's pause and the first syllable alone
+            Whisper hears "Thank you." or "Like you."; the pre-roll is not speech.
         soft_max_utterance_s: Past this length an utterance is cut at the first
             non-speech frame.
         max_utterance_s: Hard cut, below Whisper's 30 s window including pre-roll.
@@ -158,6 +161,7 @@ class RecognizerConfig:
     preroll_ms: int = 300
     postroll_ms: int | None = None
     min_speech_ms: int = 200
+    min_partial_speech_ms: int = 500
     soft_max_utterance_s: float = 20.0
     max_utterance_s: float = 28.0
 
@@ -183,6 +187,7 @@ class Recognizer:
         self._interval = max(1, c.partial_interval_ms * SAMPLE_RATE // 1000)
         self._first_interval = max(1, c.first_partial_ms * SAMPLE_RATE // 1000)
         self._min_speech_frames = ep.frames(c.min_speech_ms)
+        self._min_partial_frames = ep.frames(c.min_partial_speech_ms)
         self._soft_max = int(c.soft_max_utterance_s * SAMPLE_RATE)
         self._hard_max = int(c.max_utterance_s * SAMPLE_RATE)
         # Audio kept while idle: pre-roll plus the start window the start frame can lie in.
@@ -199,6 +204,7 @@ class Recognizer:
         self._open = False
         self._utt_start = 0
         self._speech_frames = 0
+        self._start_frames = 0
         self._next_partial = 0
         self._latest_partial = -1
         self._partial_due = False
@@ -276,6 +282,8 @@ class Recognizer:
         for event in self.endpointer.push(prob):
             if isinstance(event, SpeechStarted):
                 self._open_utterance(max(0, event.frame * FRAME_SAMPLES - self._preroll))
+                # The start window's frames, from the first speech frame up to this one.
+                self._start_frames = self._frames - 1 - event.frame
             elif isinstance(event, EndOfUtterance):
                 if self.config.speculative and self._enough_speech():
                     end = min(event.end_frame * FRAME_SAMPLES + self._postroll, now)
@@ -298,11 +306,13 @@ class Recognizer:
             jobs.extend(self._close(now))
             self._open_utterance(now)
             self._speech_frames = self._min_speech_frames  # it is mid-speech already
+            self._start_frames = self._min_partial_frames
             self.endpointer.restart()
             return jobs
         if (
             self.config.interim_results
             and now >= self._next_partial
+            and self._speech_frames + self._start_frames >= self._min_partial_frames
             and self._enough_speech()
             # Not over a pause: the hypothesis would not change, and the decode would
             # compete with the speculative final that a pause is about to start.
@@ -319,6 +329,7 @@ class Recognizer:
         self._open = True
         self._utt_start = max(start, self._buf_start)
         self._speech_frames = 0
+        self._start_frames = 0
         self._next_partial = self._utt_start + min(self._first_interval, self._interval)
         self._latest_partial = -1
         self._partial_due = False
