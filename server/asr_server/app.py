@@ -257,6 +257,13 @@ class GatewayServer:
             return bytes_response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
         if path == TOKEN_PATH:
             return self._issue_token(request)
+        if path == "/favicon.ico":
+            # Browsers ask for it whatever the page links; a 404 would be logged as a
+            # rejected connection on every visit. The page's own icon is favicon.svg.
+            static = self.settings.static_dir
+            if static is not None and (static / "favicon.svg").is_file():
+                return static_response(static, "/favicon.svg")
+            return bytes_response(HTTPStatus.NO_CONTENT, b"", "image/svg+xml")
         if self.settings.static_dir is not None:
             return static_response(self.settings.static_dir, path)
         return text_response(HTTPStatus.NOT_FOUND, "not found\n")
