@@ -183,6 +183,18 @@ def error_code_for(exc: BaseException) -> ErrorCode:
     return ErrorCode.INTERNAL_ERROR
 
 
+_BACKEND_MESSAGES = {
+    ErrorCode.BACKEND_UNAVAILABLE: "the speech backend is unavailable; try again",
+    ErrorCode.INVALID_CONFIG: (
+        "the speech backend did not accept the recognition settings (language, model, "
+        "boosted words)"
+    ),
+    ErrorCode.BACKEND_ERROR: "the speech backend refused the request",
+    ErrorCode.INTERNAL_ERROR: "internal error in the WebSocket server",
+}
+"""What a client is told per code of :func:`error_code_for`: never the backend's text."""
+
+
 def _validation_summary(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
@@ -378,13 +390,15 @@ class Session:
         return self._on_final(event, offset, forced)
 
     def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
-        """The Riva relay failed."""
+        """The Riva relay failed: the error for its code, with a generic message.
+
+        The exception's text (gRPC details such as ``ipv4:10.0.0.5:50051: Connection
+        refused``) names internal addresses and is for the server log, which the caller
+        writes with the session id; the client learns what happened from the code.
+        """
         del now
         code = error_code_for(exc)
-        detail = str(exc) or type(exc).__name__
-        if code is ErrorCode.INTERNAL_ERROR:
-            detail = f"internal error ({type(exc).__name__})"
-        return self.refuse(code, f"speech recognition backend: {detail}")
+        return self.refuse(code, _BACKEND_MESSAGES[code])
 
     def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
         """One gRPC call of the relay finished (its results were all delivered).
