@@ -41,6 +41,7 @@ from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
 
 from .latency import ArrivalClock
+from .log_filters import compact_handshake_failures
 from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
 from .metrics import CONTENT_TYPE, GatewayMetrics
 from .protocol import (
@@ -145,6 +146,7 @@ class GatewayServer:
         if not any(isinstance(f, RedactingFilter) for f in self._ws_logger.filters):
             self._ws_logger.addFilter(RedactingFilter())
             self._ws_logger.addFilter(_served_http_is_not_a_rejection)
+            self._ws_logger.addFilter(compact_handshake_failures)
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -19,6 +19,7 @@ import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 __all__ = [
     "ContextAdapter",
@@ -26,34 +27,60 @@ __all__ = [
     "RedactingFilter",
     "TextFormatter",
     "configure_logging",
+    "escape_controls",
     "redact",
 ]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
-# Credentials that can reach a log line through a request line or headers (websockets
-# logs both at DEBUG): query parameters and the Authorization header.
-_SECRET_QUERY = re.compile(r"(?i)\b(api_key|token|access_token)=[^&\s\"']*")
+# Credentials that can reach a log line through a request line, headers or an exception's
+# text (websockets logs request lines and headers at DEBUG, and puts a header value it
+# cannot parse into the exception it raises): query parameters, header values, bearer
+# tokens. Query names are compared after percent-decoding: ``api%5Fkey=`` authenticates
+# like ``api_key=`` and must be redacted like it.
+_SECRET_PARAMS = frozenset({"api_key", "apikey", "token", "access_token"})
+_QUERY_PAIR = re.compile(r"(?P<name>[\w%.~+-]+)=(?P<value>[^&\s\"'#]*)")
 _SECRET_HEADER = re.compile(
-    r"(?i)\b(authorization|proxy-authorization|x-api-key)(\s*[:=]\s*)[^\r\n]*"
+    r"(?i)\b(authorization|proxy-authorization|x-api-key)(['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]*"
 )
+_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s'\"]+")
+# websockets names no header in "invalid HTTP header value: ...": the value may be a key.
+_BAD_HEADER = re.compile(r"(?i)(invalid HTTP header (?:value|line)): [^\r\n]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    name = unquote_plus(match["name"]).lower()
+    return f"{match['name']}=***" if name in _SECRET_PARAMS else match[0]
 
 
 def redact(text: str) -> str:
     """``text`` with API keys, tokens and Authorization header values replaced by ``***``."""
-    text = _SECRET_QUERY.sub(r"\1=***", text)
-    return _SECRET_HEADER.sub(r"\1\2***", text)
+    text = _QUERY_PAIR.sub(_redact_pair, text)
+    text = _SECRET_HEADER.sub(r"\1\2***", text)
+    text = _BEARER.sub(r"\1\2***", text)
+    return _BAD_HEADER.sub(r"\1: ***", text)
+
+
+def escape_controls(text: str) -> str:
+    """Control characters other than newline and tab as ``\\xNN``: a client's bytes must not
+    reach a terminal or a log file raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with :func:`redact` (the arguments are merged in first)."""
+    """Redacts a record's message (arguments merged in first) and its exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 
@@ -73,8 +100,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         data |= _context(record)
-        if record.exc_info:
-            data["exc_info"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["exc_info"] = record.exc_text
         return json.dumps(data, default=str)
 
 
@@ -85,7 +114,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = escape_controls(super().format(record))
         context = _context(record)
         if not context:
             return text
