@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -24,7 +22,7 @@ from asr import (
 from asr.audio import float32_to_pcm16, read_audio
 from asr.wer import normalize, word_error_rate
 
-from .conftest import SPEECH, ServerThread, load_set, scaled
+from .conftest import SPEECH, ServerThread, load_set
 
 JFK = (
     "and so my fellow americans ask not what your country can do for you "
