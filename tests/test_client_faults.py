@@ -195,6 +195,39 @@ async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int
     assert script.calls == 3
 
 
+async def test_a_full_server_does_not_open_the_breaker(scripted: tuple[Script, int]) -> None:
+    # RESOURCE_EXHAUSTED is a server at capacity, not a failing one: a burst of refusals
+    # must not lock every caller out once a stream ends and there is room again.
+    script, port = scripted
+    script.steps = ["exhausted"] * 6 + ["ok"]
+    async with client_for(port, retry_attempts=1, breaker_fail_max=2) as client:
+        for _ in range(6):
+            with pytest.raises(ResourceExhaustedError):
+                await client.list_models()
+            assert client.breaker.current_state == "closed"
+        assert await client.list_models()
+    assert script.calls == 7
+
+
+async def test_serving_health_lets_a_trial_through_at_once(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    script.steps = ["unavailable", "unavailable", "ok"]
+    async with client_for(
+        port, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=300
+    ) as client:
+        for _ in range(2):
+            with pytest.raises(UnavailableError):
+                await client.list_models()
+        with pytest.raises(CircuitOpenError):
+            await client.list_models()
+        # The server is back and says so: no waiting out the 300 s reset timeout.
+        assert await client.health()
+        assert client.breaker.current_state == "half-open"
+        assert await client.list_models()
+        assert client.breaker.current_state == "closed"
+    assert script.calls == 3
+
+
 async def test_unreachable_server_is_unavailable() -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

@@ -35,7 +35,7 @@ from .errors import ConfigurationError, StreamInterruptedError, from_grpc_error
 from .events import Final, Partial
 from .metrics import RivaMetrics
 from .options import RecognitionOptions
-from .resilience import RetryPolicy, breaker_guard, new_breaker, retrying
+from .resilience import RetryPolicy, breaker_guard, health_says_serving, new_breaker, retrying
 from .settings import RivaSettings
 
 __all__ = ["HealthStatus", "ModelInfo", "RivaASRClient"]
@@ -364,6 +364,7 @@ class RivaASRClient:
                 return HealthStatus.UNREACHABLE
             return HealthStatus.NOT_SERVING
         if response.status == health_pb2.HealthCheckResponse.SERVING:
+            health_says_serving(self.breaker)
             return HealthStatus.SERVING
         return HealthStatus.NOT_SERVING
 

@@ -2,8 +2,9 @@
 
 The policy is data (:class:`RetryPolicy`) plus one decision (:func:`should_retry`); the
 waiting is tenacity's jittered exponential backoff. The breaker is pybreaker's, counting
-only transient failures: a request the server rejects as invalid says nothing about the
-server's health.
+only failures of the endpoint: a request the server rejects as invalid, or refuses because
+it is full, says nothing against the server's health. A health check that finds the
+server SERVING again lets a trial call through at once (:func:`health_says_serving`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from .errors import (
     UnavailableError,
 )
 
-__all__ = ["RetryPolicy", "breaker_guard", "new_breaker", "retrying", "should_retry"]
+__all__ = [
+    "RetryPolicy",
+    "breaker_guard",
+    "health_says_serving",
+    "new_breaker",
+    "retrying",
+    "should_retry",
+]
 
 logger = logging.getLogger("asr.client")
 
@@ -90,12 +98,23 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     logger.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
 
 
+def _not_a_failure(exc: BaseException) -> bool:
+    # RESOURCE_EXHAUSTED is back-pressure from a server that answered: it is full, not
+    # down. Counting it would open the breaker when load peaks and lock every caller out
+    # of a server that is about to have room again.
+    return not isinstance(exc, TransientError) or isinstance(exc, ResourceExhaustedError)
+
+
 def new_breaker(name: str, *, fail_max: int, reset_timeout: float) -> pybreaker.CircuitBreaker:
-    """A circuit breaker that opens after ``fail_max`` consecutive transient failures."""
+    """A circuit breaker that opens after ``fail_max`` consecutive failures of the endpoint.
+
+    Failures are transient errors other than RESOURCE_EXHAUSTED; anything else the server
+    answers counts as a sign of life and resets the count.
+    """
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout,
-        exclude=[lambda exc: not isinstance(exc, TransientError)],
+        exclude=[_not_a_failure],
         name=name,
         # Let the call's own error through on the failure that trips the breaker; only
         # calls refused while it is open get CircuitOpenError.
@@ -114,3 +133,14 @@ def breaker_guard(breaker: pybreaker.CircuitBreaker) -> Iterator[None]:
             f"circuit breaker for {breaker.name} is open after {breaker.fail_counter} "
             f"consecutive failures; not calling for up to {breaker.reset_timeout:g}s"
         ) from exc
+
+
+def health_says_serving(breaker: pybreaker.CircuitBreaker) -> None:
+    """The endpoint's health check said SERVING: an open breaker lets the next call try.
+
+    Without this, callers would be refused until ``reset_timeout`` ran out although the
+    server is back (a readiness probe would say ready while every session failed).
+    """
+    if breaker.current_state == pybreaker.STATE_OPEN:
+        logger.info("health check of %s says SERVING: half-opening its breaker", breaker.name)
+        breaker.half_open()
