@@ -24,9 +24,10 @@ Float32Array = npt.NDArray[np.float32]
 # Whisper follows the style of the text before the audio. Decoded alone, a sentence
 # fragment cut at a pause comes back bare ("And so my fellow Americans ask not"), so later
 # utterances of a session looked unpunctuated; after this prompt it is punctuated ("ask
-# not."), whole sentences keep their commas, and on the non-speech fixtures it adds nothing.
-# A fixed prompt rather than the previous final: an unpunctuated final would spread.
-_PUNCTUATED_PROMPT = "Hello, welcome. This is a transcript, with punctuation."
+# not."), and whole sentences keep their commas. A fixed prompt rather than the previous
+# final: an unpunctuated final would spread. Not a greeting ("Hello, welcome."): after one,
+# Whisper closed JFK's last sentence with "Thank you." over the post-roll's silence.
+_PUNCTUATED_PROMPT = "Okay, so. Here it is, in full sentences."
 
 
 @dataclass(frozen=True, slots=True)
