@@ -42,6 +42,7 @@ const ui = {
   finals: $("finals"),
   partial: $("partial"),
   meta: $("meta"),
+  latency: $("latency"),
 };
 
 // Exposed for tests and the console.
@@ -52,12 +53,45 @@ const demo = {
   messages: [],
   closeCode: null,
   sessionId: null,
+  latencies: [], // per final: { firstPartial, final } in seconds (null when unknown)
 };
 window.asrDemo = demo;
 
 let socket = null;
 let capture = null; // { context, stream, node, source }
 let fileTimer = null;
+
+// --- latency ---------------------------------------------------------------------------
+// Results carry audio times (seconds since the first audio sent); `sent` maps them back to
+// when that audio left the page: one [audio seconds sent so far, performance.now()] entry
+// per binary frame, in order.
+let sent = [];
+let firstPartialAt = null;
+
+function sentAt(audioTime) {
+  let lo = 0;
+  let hi = sent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sent[mid][0] < audioTime - 1e-3) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sent.length ? sent[lo][1] : null;
+}
+
+function recordLatency(final) {
+  // A final's start and end are its first and last word (word_timestamps is on), so the
+  // first partial is timed from the speech start and the final from the last word's audio.
+  const now = performance.now();
+  const start = sentAt(final.start);
+  const end = sentAt(final.end);
+  const seconds = (from, to) => (from === null || to === null ? null : (to - from) / 1000);
+  demo.latencies.push({ firstPartial: seconds(start, firstPartialAt), final: seconds(end, now) });
+  const text = (v) => (v === null ? "–" : `${v.toFixed(2)} s`);
+  ui.latency.textContent = demo.latencies
+    .map((l, i) => `#${i + 1}: first partial ${text(l.firstPartial)}, final ${text(l.final)}`)
+    .join(" · ");
+}
 
 function setState(state, text) {
   demo.state = state;
@@ -86,6 +120,7 @@ function streamUrl() {
     sample_rate: String(TARGET_RATE),
     interim_results: "true",
     punctuation: ui.punctuation.checked ? "true" : "false",
+    word_timestamps: "true", // word times make the final's start and end the speech's
   });
   // On a server with API keys, the page is opened as /?token=... with a short-lived token
   // that the embedding backend got from GET /v1/tokens; the key itself never reaches it.
@@ -100,6 +135,10 @@ function connect() {
     demo.partial = "";
     demo.messages = [];
     demo.closeCode = null;
+    demo.latencies = [];
+    sent = [];
+    firstPartialAt = null;
+    ui.latency.textContent = "";
     renderTranscript();
     showError("");
     setState("connecting", "Connecting…");
@@ -118,11 +157,16 @@ function connect() {
           resolve(ws);
           break;
         case "transcript.partial":
+          if (firstPartialAt === null) firstPartialAt = performance.now();
           demo.partial = message.text;
           renderTranscript();
           break;
         case "transcript.final":
-          if (message.text) demo.finals.push(message.text);
+          if (message.text) {
+            demo.finals.push(message.text);
+            recordLatency(message);
+          }
+          firstPartialAt = null;
           demo.partial = "";
           renderTranscript();
           break;
@@ -161,7 +205,12 @@ function connect() {
 }
 
 function send(data) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(data);
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(data);
+  if (typeof data !== "string") {
+    const seconds = (sent.length ? sent[sent.length - 1][0] : 0) + data.byteLength / 2 / TARGET_RATE;
+    sent.push([seconds, performance.now()]);
+  }
 }
 
 // --- microphone ----------------------------------------------------------------------

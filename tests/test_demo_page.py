@@ -142,6 +142,22 @@ async def gateway(riva_uri: str, certs: Path | None) -> AsyncIterator[GatewaySer
         yield server
 
 
+async def check_latency_display(page: Any, finals: int) -> None:
+    """Each final has its two latencies, plausible, and the page shows them."""
+    latencies = await page.evaluate("() => window.asrDemo.latencies")
+    shown = await page.text_content("#latency")
+    assert latencies and len(latencies) >= min(finals, 2), latencies
+    for entry in latencies:
+        # From the speech start to the first partial: at least the first 0.5 s of speech
+        # and a decode; from the last word's audio to the final: the endpointer's pause
+        # and a decode. On this machine about 1.5 s and 0.7 s; bounds for a loaded one.
+        assert 0.2 < entry["firstPartial"] < scaled(10), latencies
+        assert 0.1 < entry["final"] < scaled(10), latencies
+    for i, entry in enumerate(latencies, 1):
+        assert f"#{i}: first partial {entry['firstPartial']:.2f} s" in shown, shown
+        assert f"final {entry['final']:.2f} s" in shown, shown
+
+
 async def test_microphone_partials_greyed_and_finals_appended(
     riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -176,6 +192,10 @@ async def test_microphone_partials_greyed_and_finals_appended(
             grey = await page.eval_on_selector("#partial", "e => getComputedStyle(e).color")
             black = await page.eval_on_selector("#finals", "e => getComputedStyle(e).color")
             assert grey == "rgb(158, 158, 158)" and grey != black
+            assert "thank you" not in state["shown"].lower()  # Whisper's filler for silence
+            await check_latency_display(page, finals=len(state["finals"].split(". ")))
+            # The page has its icon: no failed request (favicon.ico used to be a 404).
+            assert not [line for line in console if "404" in line], console
         except BaseException:
             await save_screenshot(page, request.node.name, console)
             raise
