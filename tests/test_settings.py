@@ -6,7 +6,7 @@ import pytest
 import riva.client.proto.riva_audio_pb2 as raudio
 from pydantic import ValidationError
 
-from asr import EndpointingConfig, RecognitionOptions, RivaSettings
+from asr import AudioEncoding, EndpointingConfig, RecognitionOptions, RivaSettings
 from asr.protocol import recognition_config, streaming_config
 from asr.settings import parse_metadata
 
@@ -123,3 +123,19 @@ def test_endpoints_as_people_write_them(uri: str, endpoint: str, tls: bool) -> N
 def test_endpoints_that_are_not_grpc_are_refused(uri: str) -> None:
     with pytest.raises(ValidationError, match="host:port"):
         RivaSettings(uri=uri)
+
+
+@pytest.mark.parametrize(
+    ("options", "per_second"),
+    [
+        (RecognitionOptions(), 32_000),
+        (RecognitionOptions(sample_rate_hz=48_000, channels=2), 192_000),
+        (RecognitionOptions(sample_rate_hz=8_000, encoding=AudioEncoding.MULAW), 8_000),
+        (RecognitionOptions(sample_rate_hz=None, encoding=None), 96_000),  # rate from a header
+    ],
+)
+def test_replay_buffer_follows_the_stream_format(
+    options: RecognitionOptions, per_second: int
+) -> None:
+    # The client's replay buffer holds replay_buffer_seconds of this stream's audio.
+    assert options.max_bytes_per_second == per_second

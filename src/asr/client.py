@@ -394,7 +394,7 @@ class RivaASRClient:
         """
         options = options or RecognitionOptions()
         config = protocol.streaming_config(options)
-        limit = int(self.settings.replay_buffer_seconds * 16_000 * 2 * (options.channels or 1))
+        limit = int(self.settings.replay_buffer_seconds * options.max_bytes_per_second)
         source = _ReplayableAudio(audio, limit)
         stub = self._connect()
         on_retry = self._on_retry("StreamingRecognize")

@@ -83,3 +83,15 @@ class RecognitionOptions(_Frozen):
     endpointing: EndpointingConfig | None = None
     custom_configuration: tuple[tuple[str, str], ...] = ()
     interim_results: bool = True
+
+    @property
+    def max_bytes_per_second(self) -> int:
+        """An upper bound of the bytes one second of the audio described takes.
+
+        Compressed encodings (FLAC, Ogg Opus) are bounded by their PCM16 size; where the
+        rate is left to a WAV header, 48 kHz is assumed, the highest rate microphones and
+        files commonly use.
+        """
+        rate = self.sample_rate_hz or 48_000
+        width = 1 if self.encoding in (AudioEncoding.MULAW, AudioEncoding.ALAW) else 2
+        return rate * width * (self.channels or 1)

@@ -137,8 +137,9 @@ class RivaSettings(BaseSettings):
             a server that went away.
         breaker_fail_max: Consecutive transient failures that open the circuit breaker.
         breaker_reset_timeout: Seconds the breaker stays open before a trial call.
-        replay_buffer_seconds: Audio kept (at 16 kHz PCM16) to replay a stream that fails
-            before its first result; a stream that failed past this is not retried.
+        replay_buffer_seconds: Seconds of audio kept (at the stream's own rate and
+            encoding) to replay a stream that fails before its first result; a stream that
+            failed past this is not retried.
     """
 
     model_config = SettingsConfigDict(env_prefix="RIVA_", frozen=True, extra="ignore")
