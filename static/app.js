@@ -180,7 +180,13 @@ function connect() {
           break;
         case "error":
           failure = message;
-          showError(`${ERROR_TEXT[message.code] || "Error."} (${message.message})`);
+          // Backend errors carry only a generic sentence (the detail stays in the server
+          // log); other codes say what was wrong with the request, worth showing.
+          showError(
+            message.code.startsWith("backend_")
+              ? ERROR_TEXT[message.code]
+              : `${ERROR_TEXT[message.code] || "Error."} (${message.message})`,
+          );
           break;
       }
     };

@@ -246,6 +246,9 @@ async def test_backend_down_is_explained_in_words(
             state = await wait_for(page, lambda s: s["state"] == "error", scaled(20), "error")
             assert state["closeCode"] == 4007
             assert "not reachable" in state["error"]
+            # The end user sees words, never the backend's address or gRPC detail.
+            assert "127.0.0.1" not in state["error"] and "ipv4" not in state["error"]
+            assert "(" not in state["error"]  # the server's generic sentence is not repeated
             assert await page.is_enabled("#start")
         except BaseException:
             await save_screenshot(page, request.node.name, console)
