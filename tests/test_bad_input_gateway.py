@@ -37,6 +37,10 @@ NOWHERE = f"127.0.0.1:{closed_port()}"
         ("", ['{"type": "config", "sample_rate": 4000}'], ErrorCode.INVALID_CONFIG),
         ("", ['{"type": "config", "sample_rate": "fast"}'], ErrorCode.INVALID_CONFIG),
         ("", ['{"type": "config", "sample_rate": 1e12}'], ErrorCode.INVALID_CONFIG),
+        ("", ['{"type": "config", "sample_rate": ' + "9" * 5000 + "}"], ErrorCode.INVALID_CONFIG),
+        ("?sample_rate=" + "9" * 5000, [], ErrorCode.INVALID_CONFIG),
+        # Nested past Python's recursion limit, in the query: typed, not a 1011 crash.
+        ("?endpointing=" + "[" * 3900 + "]" * 3900, [], ErrorCode.INVALID_CONFIG),
         ("?sample_rate=0", [], ErrorCode.INVALID_CONFIG),
         ("?sample_rate=16000&sample_rate=8000", [], ErrorCode.INVALID_CONFIG),
         ("?encoding=float32", [b"\x00" * 6], ErrorCode.INVALID_AUDIO),  # not whole floats

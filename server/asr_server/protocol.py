@@ -136,6 +136,34 @@ class State(Enum):
 # --- pure helpers --------------------------------------------------------------------
 
 
+_MAX_INT_DIGITS = 30
+"""Longer integers than any setting takes are kept as text, so validation refuses them."""
+
+
+class _LongNumber(str):
+    """An integer literal too long to be a setting (pydantic refuses it as a number)."""
+
+
+def _parse_int(text: str) -> int | _LongNumber:
+    # Python refuses to convert integers of over 4,300 digits (a ValueError json.loads lets
+    # through); anything past a few dozen digits is out of every range here anyway.
+    return int(text) if len(text) <= _MAX_INT_DIGITS else _LongNumber(text)
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` that fails only with ``ValueError``: too deep a nesting (Python's
+    recursion limit) is one, and over-long integers come back as :class:`_LongNumber`.
+
+    Raises:
+        json.JSONDecodeError: Not JSON.
+        ValueError: Nested too deeply to parse.
+    """
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def config_from_query(params: Mapping[str, Sequence[str]]) -> StreamConfig:
     """The :class:`StreamConfig` given by a query string, parsed with ``parse_qs``.
 
@@ -160,8 +188,8 @@ def config_from_query(params: Mapping[str, Sequence[str]]) -> StreamConfig:
         value = values[0]
         if key == "endpointing":
             try:
-                data[key] = json.loads(value)
-            except json.JSONDecodeError as exc:
+                data[key] = loads(value)
+            except ValueError as exc:
                 raise ValueError(f"endpointing is not a JSON object: {exc}") from exc
         elif value.lower() in ("", "null", "none") and key in ("model", "punctuation"):
             data[key] = None
@@ -292,8 +320,8 @@ class Session:
                 f"text frame is larger than {self.limits.max_frame_bytes} bytes",
             )
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            data = loads(text)
+        except ValueError as exc:
             return self.refuse(ErrorCode.INVALID_JSON, f"text frame is not JSON: {exc}")
         if not isinstance(data, dict):
             return self.refuse(ErrorCode.INVALID_JSON, "text frame is not a JSON object")
