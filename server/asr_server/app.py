@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import secrets
 import signal
@@ -40,6 +39,7 @@ from asr.client import RivaASRClient
 from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
 
+from .auth import FailureBackoff, authenticate, bearer, matching_key
 from .latency import ArrivalClock
 from .log_filters import compact_handshake_failures
 from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
@@ -58,7 +58,7 @@ from .protocol import (
 from .relay import RelayEvent, RivaRelay, StreamEnded, StreamStarted
 from .responses import bytes_response, json_response, static_response, text_response
 from .settings import ServerSettings
-from .tokens import TokenError, issue_token, key_id, verify_token
+from .tokens import issue_token
 from .tracing import SessionTrace, Tracing
 
 __all__ = [
@@ -98,11 +98,18 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
     return context
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return None
+def _address(connection: ServerConnection) -> str:
+    """The client's IP address (the unit of the authentication back-off)."""
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "unknown"
+
+
+def _too_many_failures(wait: float) -> Response:
+    return json_response(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        {"error": f"too many failed attempts; try again in {wait:.0f} s"},
+        headers=(("Retry-After", str(max(1, round(wait)))),),
+    )
 
 
 class GatewayServer:
@@ -138,6 +145,7 @@ class GatewayServer:
         )
         self._server: Server | None = None
         self._connections: set[_Connection] = set()
+        self._auth_failures = FailureBackoff()
         self._idle = asyncio.Event()
         self._idle.set()
         self._ws_logger = logging.getLogger("asr.server.websockets")
@@ -258,7 +266,7 @@ class GatewayServer:
         if path == METRICS_PATH:
             return bytes_response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
         if path == TOKEN_PATH:
-            return self._issue_token(request)
+            return self._issue_token(connection, request)
         if path == "/favicon.ico":
             # Browsers ask for it whatever the page links; a 404 would be logged as a
             # rejected connection on every visit. The page's own icon is favicon.svg.
@@ -270,23 +278,19 @@ class GatewayServer:
             return static_response(self.settings.static_dir, path)
         return text_response(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _valid_key(self, offered: str) -> str | None:
-        """The configured API key equal to ``offered`` (compared in constant time)."""
-        found = None
-        for key in self.settings.api_keys:
-            if hmac.compare_digest(offered.encode(), key.encode()):
-                found = key
-        return found
-
-    def _issue_token(self, request: Request) -> Response:
+    def _issue_token(self, connection: ServerConnection, request: Request) -> Response:
         if not self.settings.api_keys:
             return json_response(
                 HTTPStatus.NOT_FOUND,
                 {"error": "tokens are issued only when ASR_SERVER_API_KEYS is set"},
             )
-        offered = _bearer(request)
-        key = self._valid_key(offered) if offered else None
+        address = _address(connection)
+        if wait := self._auth_failures.blocked_for(address, time.monotonic()):
+            return _too_many_failures(wait)
+        offered = bearer(request.headers.get("Authorization"))
+        key = matching_key(offered, self.settings.api_keys) if offered else None
         if key is None:
+            self._auth_failures.failed(address, time.monotonic())
             logger.info("token refused: missing or invalid API key")
             return json_response(
                 HTTPStatus.UNAUTHORIZED,
@@ -303,33 +307,32 @@ class GatewayServer:
         return json_response(HTTPStatus.OK, body, secret=True)
 
     def _authenticate(
-        self, request: Request, query: dict[str, list[str]], log: ContextAdapter
+        self, request: Request, query: dict[str, list[str]], address: str, log: ContextAdapter
     ) -> str | None:
         """``None`` when the client may open a session, else why not (said to the client)."""
         if not self.settings.api_keys:
             return None
-        tokens = query.get("token", [])
-        if tokens:
-            if len(tokens) != 1:
-                return "give one token"
-            try:
-                claims = verify_token(self._token_secret, tokens[0], now=time.time())
-            except TokenError as exc:
-                log.info("refused: %s", exc)
-                return str(exc)
-            log.info("authenticated by token %s of key %s", claims.token_id, claims.key_id)
-            return None
-        offered = list(query.get("api_key", []))
-        bearer = _bearer(request)
-        if bearer:
-            offered.append(bearer)
-        for candidate in offered:
-            key = self._valid_key(candidate)
-            if key is not None:
-                log.info("authenticated by API key %s", key_id(key))
-                return None
-        log.info("refused: missing or invalid API key")
-        return "missing or invalid API key"
+        if wait := self._auth_failures.blocked_for(address, time.monotonic()):
+            log.info("refused: too many failed attempts from %s", address)
+            return f"too many failed attempts; try again in {wait:.0f} s"
+        decision = authenticate(
+            self.settings.api_keys,
+            self._token_secret,
+            query_keys=query.get("api_key", []),
+            query_tokens=query.get("token", []),
+            authorization=request.headers.get("Authorization"),
+            now=time.time(),
+        )
+        if not decision.allowed:
+            self._auth_failures.failed(address, time.monotonic())
+            log.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
+            return decision.refusal
+        self._auth_failures.succeeded(address)
+        if decision.token_id is not None:
+            log.info("authenticated by token %s of key %s", decision.token_id, decision.key_id)
+        else:
+            log.info("authenticated by API key %s", decision.key_id)
+        return None
 
     # -- WebSocket --------------------------------------------------------------------
 
@@ -347,7 +350,7 @@ class GatewayServer:
         )
         log = ContextAdapter(logger, {"session_id": session.session_id})
         connection = _Connection(websocket, session, self, log)
-        refusal = self._authenticate(request, query, log)
+        refusal = self._authenticate(request, query, _address(websocket), log)
         if refusal is not None:
             await connection.run(session.refuse(ErrorCode.UNAUTHORIZED, refusal))
             return
