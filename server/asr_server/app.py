@@ -189,6 +189,8 @@ class GatewayServer:
             # Audio does not compress; deflate would only cost CPU.
             compression=None,
             close_timeout=self.settings.close_timeout,
+            ping_interval=self.settings.keepalive_seconds,
+            ping_timeout=self.settings.keepalive_seconds,
             logger=self._ws_logger,
         )
         logger.info("listening on %s", self.url)
@@ -510,10 +512,15 @@ class _Connection:
             while True:
                 item = await self._next()
                 if isinstance(item, _ClientGone):
-                    code = self._ws.close_code or 1006
-                    self._metrics.sessions_ended.labels(close_code=str(code), by="client").inc()
+                    # websockets itself closes with 1011 when the client stops answering
+                    # its keepalive pings (a client that stopped reading): the server's
+                    # close, whatever code the broken connection ends with.
+                    sent = self._ws.protocol.close_sent
+                    by = "server" if sent is not None else "client"
+                    code = sent.code if sent is not None else (self._ws.close_code or 1006)
+                    self._metrics.sessions_ended.labels(close_code=str(code), by=by).inc()
                     self._close_code = code
-                    self._log.info("client went away (%d)", code)
+                    self._log.info("connection ended (%d, closed by the %s)", code, by)
                     return
                 actions = self._dispatch(item)
                 if isinstance(item, str | bytes):

@@ -62,6 +62,8 @@ class ServerSettings(BaseSettings):
             finals before they are closed anyway.
         close_timeout: Seconds to wait for a client to answer the closing handshake (and
             to take the last frames) before the TCP connection is dropped.
+        keepalive_seconds: Interval of the server's WebSocket pings, and how long a pong
+            may take: a client that answers none for that long is closed with 1011.
     """
 
     model_config = SettingsConfigDict(
@@ -85,6 +87,7 @@ class ServerSettings(BaseSettings):
     tracing: bool = False
     shutdown_timeout: float = Field(default=20.0, ge=0)
     close_timeout: float = Field(default=5.0, gt=0)
+    keepalive_seconds: float = Field(default=20.0, gt=0)
 
     @field_validator("api_keys", "allowed_origins", mode="before")
     @classmethod
