@@ -36,10 +36,12 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from asr.client import RivaASRClient
+from asr.errors import ResourceExhaustedError
 from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
 
 from .auth import FailureBackoff, authenticate, bearer, matching_key
+from .capacity import BackendCapacity
 from .latency import ArrivalClock
 from .log_filters import compact_handshake_failures
 from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
@@ -146,6 +148,7 @@ class GatewayServer:
         self._server: Server | None = None
         self._connections: set[_Connection] = set()
         self._auth_failures = FailureBackoff()
+        self.capacity = BackendCapacity(self.settings.limits.backend_streams)
         self._idle = asyncio.Event()
         self._idle.set()
         self._ws_logger = logging.getLogger("asr.server.websockets")
@@ -366,6 +369,16 @@ class GatewayServer:
                 )
             )
             return
+        if not self.capacity.admits(self.active_sessions, loop.time()):
+            limit = self.capacity.limit(loop.time())
+            log.warning("refused: the backend takes %s streams", limit)
+            await connection.run(
+                session.refuse(
+                    ErrorCode.TOO_MANY_SESSIONS,
+                    f"the speech backend is at its capacity of {limit} streams; try again later",
+                )
+            )
+            return
         self.active_sessions += 1
         self.metrics.active_sessions.inc()
         self._connections.add(connection)
@@ -583,6 +596,8 @@ class _Connection:
             return session.shutdown(now, item.timeout)
         if isinstance(item, _BackendFailed):
             self._log.warning("backend failed: %r", item.error)
+            if isinstance(item.error, ResourceExhaustedError):
+                self._server.capacity.exhausted(self._server.active_sessions, now)
             self.trace.failed(item.error)
             return session.backend_failed(item.error, now)
         assert isinstance(item, _BackendDone)

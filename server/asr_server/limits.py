@@ -14,6 +14,10 @@ class Limits(BaseModel):
 
     Attributes:
         max_sessions: Concurrent sessions; one more is refused with ``too_many_sessions``.
+        backend_streams: Concurrent streams the Riva backend takes (all its clients
+            together); sessions past it are refused at the door like ``max_sessions``.
+            ``None`` learns it from Riva's RESOURCE_EXHAUSTED (see
+            :mod:`asr_server.capacity`).
         max_session_seconds: Wall-clock length of a session.
         idle_timeout_seconds: Close a session after this long without a client message.
         max_frame_bytes: Largest frame accepted (binary or text).
@@ -32,6 +36,7 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_sessions: int = Field(default=16, ge=1)
+    backend_streams: int | None = Field(default=None, ge=1)
     max_session_seconds: float = Field(default=3600.0, gt=0)
     idle_timeout_seconds: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)

@@ -319,7 +319,7 @@ class CloseCode(IntEnum):
     TOO_FAST = 4005
     """Audio sent much faster than real time, beyond the burst allowance."""
     TOO_MANY_SESSIONS = 4006
-    """The server already runs its maximum number of sessions."""
+    """The server, or the Riva backend behind it, already runs all the sessions it can."""
     BACKEND_UNAVAILABLE = 4007
     """Riva could not be reached or failed transiently; try again later."""
     BACKEND_ERROR = 4008
@@ -408,7 +408,10 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "`burst_seconds`; pace audio as it is recorded",
     ),
     ErrorCode.TOO_MANY_SESSIONS: ErrorSpec(
-        CloseCode.TOO_MANY_SESSIONS, True, "the server is at its session limit"
+        CloseCode.TOO_MANY_SESSIONS,
+        True,
+        "the server is at its session limit, or Riva at its stream limit (refused before "
+        "`session.begin` once known; see `backend_streams`)",
     ),
     ErrorCode.BACKEND_UNAVAILABLE: ErrorSpec(
         CloseCode.BACKEND_UNAVAILABLE,

@@ -22,6 +22,7 @@ from asr.errors import (
     AudioFormatError,
     InvalidArgumentError,
     NotFoundError,
+    ResourceExhaustedError,
     TransientError,
 )
 from asr.events import Final, Partial, Word
@@ -200,6 +201,9 @@ def config_from_query(params: Mapping[str, Sequence[str]]) -> StreamConfig:
 
 def error_code_for(exc: BaseException) -> ErrorCode:
     """The error code a backend failure is reported with."""
+    if isinstance(exc, ResourceExhaustedError):
+        # Riva is full, not down: the same refusal as a full gateway, retryable.
+        return ErrorCode.TOO_MANY_SESSIONS
     if isinstance(exc, TransientError):
         return ErrorCode.BACKEND_UNAVAILABLE
     if isinstance(exc, InvalidArgumentError | NotFoundError):
@@ -212,6 +216,7 @@ def error_code_for(exc: BaseException) -> ErrorCode:
 
 
 _BACKEND_MESSAGES = {
+    ErrorCode.TOO_MANY_SESSIONS: "the speech backend is at capacity; try again later",
     ErrorCode.BACKEND_UNAVAILABLE: "the speech backend is unavailable; try again",
     ErrorCode.INVALID_CONFIG: (
         "the speech backend did not accept the recognition settings (language, model, "
