@@ -42,6 +42,7 @@ from asr.settings import RivaSettings
 
 from .auth import FailureBackoff, authenticate, bearer, matching_key
 from .capacity import BackendCapacity
+from .connection_guard import ConnectionCounter, guarded_connection
 from .latency import ArrivalClock
 from .log_filters import compact_handshake_failures
 from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
@@ -149,6 +150,7 @@ class GatewayServer:
         self._connections: set[_Connection] = set()
         self._auth_failures = FailureBackoff()
         self.capacity = BackendCapacity(self.settings.limits.backend_streams)
+        self.connection_counter = ConnectionCounter(self.settings.connections)
         self._idle = asyncio.Event()
         self._idle.set()
         self._ws_logger = logging.getLogger("asr.server.websockets")
@@ -194,6 +196,7 @@ class GatewayServer:
             close_timeout=self.settings.close_timeout,
             ping_interval=self.settings.keepalive_seconds,
             ping_timeout=self.settings.keepalive_seconds,
+            create_connection=guarded_connection(self.connection_counter),
             logger=self._ws_logger,
         )
         logger.info("listening on %s", self.url)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .connection_guard import ConnectionBounds
 from .limits import Limits
 
 __all__ = ["ServerSettings", "default_static_dir"]
@@ -62,6 +63,8 @@ class ServerSettings(BaseSettings):
             finals before they are closed anyway.
         close_timeout: Seconds to wait for a client to answer the closing handshake (and
             to take the last frames) before the TCP connection is dropped.
+        connections: Bounds on connections and what each may hold before and after its
+            handshake (see :mod:`asr_server.connection_guard`).
         keepalive_seconds: Interval of the server's WebSocket pings, and how long a pong
             may take: a client that answers none for that long is closed with 1011.
     """
@@ -88,6 +91,7 @@ class ServerSettings(BaseSettings):
     shutdown_timeout: float = Field(default=20.0, ge=0)
     close_timeout: float = Field(default=5.0, gt=0)
     keepalive_seconds: float = Field(default=20.0, gt=0)
+    connections: ConnectionBounds = ConnectionBounds()
 
     @field_validator("api_keys", "allowed_origins", mode="before")
     @classmethod
