@@ -316,7 +316,8 @@ def test_dockerfile_structure() -> None:
     stages = _stages()
     assert list(stages) == ["build", "runtime", "riva-local", "gateway"]
     build = " ".join(stages["build"])
-    assert "pip install --no-cache-dir -c constraints.txt ." in build
+    # Both images run from one venv: the gateway's and the embedded server's extras.
+    assert 'pip install --no-cache-dir -c constraints.txt ".[server,embedded]"' in build
     runtime = stages["runtime"]
     assert "USER 10001:10001" in runtime
     assert "COPY --from=build /opt/venv /opt/venv" in runtime

@@ -14,6 +14,11 @@ from :mod:`asr_server.messages` by :mod:`asr_server.schema`.
 
 from __future__ import annotations
 
+from asr.extras import require_extra
+
+require_extra("server", "the WebSocket gateway")
+
+
 from .app import STREAM_PATH, GatewayServer, run, serve_forever
 from .certs import write_self_signed
 from .limits import Limits

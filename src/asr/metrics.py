@@ -1,6 +1,7 @@
 """Prometheus metrics of the calls a :class:`~asr.client.RivaASRClient` makes to Riva.
 
-A client records nothing unless it is given a :class:`RivaMetrics`. Each
+A client records nothing unless it is given a :class:`RivaMetrics` (which needs
+``prometheus-client``, in the ``server`` extra). Each
 :class:`RivaMetrics` registers its collectors on the registry it is given, so a process
 running several servers (the tests do) gives each its own
 :class:`prometheus_client.CollectorRegistry` instead of colliding in the global one.
@@ -17,10 +18,12 @@ running several servers (the tests do) gives each its own
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pybreaker
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["BREAKER_STATES", "LATENCY_BUCKETS", "RivaMetrics"]
 
@@ -39,6 +42,10 @@ class RivaMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Imported here: the client imports this module, and prometheus-client is an extra
+        # (``asr[server]``) that only a process recording metrics needs.
+        from prometheus_client import Counter, Gauge, Histogram
+
         self.registry = registry
         self.call_seconds = Histogram(
             "asr_riva_call_seconds",

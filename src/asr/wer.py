@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
+from .extras import require_extra
+
+require_extra("eval", "asr.wer")
+
 import jiwer
 from whisper_normalizer.english import EnglishTextNormalizer
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import ASRError
+from ..extras import MissingExtraError
 from . import client_commands, servers
 from .flags import connection_flags, recognition_flags, settings_from
 from .problems import describe
@@ -155,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "server") and not isinstance(exc, ValidationError):
             settings = settings_from(args)
         print(f"asr: {describe(exc, settings)}", file=sys.stderr)
+        return 2
+    except MissingExtraError as exc:
+        print(f"asr {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from ..extras import MissingExtraError
 from ..settings import RivaSettings
 from .flags import server_given, settings_from
 
@@ -27,10 +28,8 @@ async def riva_endpoint(args: argparse.Namespace) -> AsyncIterator[RivaSettings]
         return
     try:
         from ..embedded.server import EmbeddedServer
-    except ImportError as exc:  # the embedded engine's dependencies are not installed
-        raise SystemExit(
-            f"asr: no --server or RIVA_URI given, and the embedded engine cannot load ({exc})"
-        ) from exc
+    except MissingExtraError as exc:
+        raise SystemExit(f"asr: no --server or RIVA_URI given, and {exc}") from exc
     print(
         "asr: no --server or RIVA_URI given: using the embedded engine in-process "
         "(Whisper tiny.en on CPU)",

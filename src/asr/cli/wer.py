@@ -14,15 +14,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client import RivaASRClient
-from ..evaluation import GrpcTransport, Transport, load_corpus, mix_noise, run_set
-from ..evaluation import golden as goldens
-from ..evaluation.corpus import Clip
-from ..evaluation.report import summary, write_reports
 from .endpoint import riva_endpoint
 from .flags import options_from
+
+if TYPE_CHECKING:
+    from ..evaluation import Transport
+    from ..evaluation.corpus import Clip
+
+# The runner itself (asr.evaluation, the 'eval' extra) is imported when the command runs,
+# so that `asr --help` and the other commands work on an install without it.
 
 __all__ = ["noise_spec", "wer"]
 
@@ -47,6 +50,8 @@ def _condition(args: argparse.Namespace) -> str:
 
 
 def _load_sets(args: argparse.Namespace) -> list[tuple[Path, list[Clip]]]:
+    from ..evaluation import load_corpus
+
     sets = []
     for folder in args.sets:
         if not (folder / "refs.jsonl").is_file():
@@ -64,6 +69,8 @@ def _load_golden(args: argparse.Namespace, sets: list[tuple[Path, list[Clip]]]) 
         return None
     if len(sets) != 1:
         raise SystemExit("asr wer: --golden judges one set; run one set at a time")
+    from ..evaluation import golden as goldens
+
     try:
         golden = goldens.load(args.golden)
     except FileNotFoundError:
@@ -86,12 +93,16 @@ async def _transport(args: argparse.Namespace) -> AsyncIterator[Transport]:
             raise SystemExit("asr wer: --transport websocket needs --ws-url")
         yield websocket_transport(args.ws_url)
         return
+    from ..evaluation import GrpcTransport
+
     async with riva_endpoint(args) as settings, RivaASRClient(settings) as client:
         yield GrpcTransport(client)
 
 
 async def wer(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from ..evaluation import golden as goldens  # names the 'eval' extra if it is missing
+    from ..evaluation import mix_noise, run_set
+    from ..evaluation.report import summary, write_reports
 
     sets = _load_sets(args)
     golden = _load_golden(args, sets)
@@ -99,6 +110,8 @@ async def wer(args: argparse.Namespace) -> int:
         raise SystemExit("asr wer: --write-golden writes one set's file; run one set")
     options = options_from(args)
     condition = _condition(args)
+    from tqdm import tqdm  # in the 'eval' extra, checked by the imports above
+
     results = []
     async with _transport(args) as transport:
         for folder, clips in sets:
@@ -137,6 +150,8 @@ def _advance(bar: Any, _clip: object) -> None:
 
 
 def _verdict(results: list[Any], golden: Any) -> int:
+    from ..evaluation import golden as goldens
+
     def figure(result: Any) -> str:
         wer = "no reference text" if result.wer is None else f"WER {result.wer:.2%}"
         errors = f", {result.errors} errors" if result.errors else ""

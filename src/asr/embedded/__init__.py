@@ -9,6 +9,11 @@ parsing and building), :mod:`.servicer` / :mod:`.health` / :mod:`.server` (grpc.
 
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("embedded", "the embedded Riva-compatible server")
+
+
 from .endpointer import EndpointParams
 from .engine import Engine, Transcription, WhisperEngine, WordTiming
 from .server import ASR_SERVICE, EmbeddedServer, ServerTLS, run

@@ -8,6 +8,11 @@ final latency after the end of speech, partial count and errors;
 
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("eval", "the golden WER runner")
+
+
 from .corpus import Clip, load_corpus, mix_noise
 from .runner import ClipResult, GrpcTransport, SetResult, Transport, run_set
 
