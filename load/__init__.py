@@ -11,9 +11,17 @@ so each one's CPU and memory are its own, streams speech clips at real time thro
 (:class:`asr.evaluation.websocket.WebSocketTransport`), and writes ``load.json`` and
 ``load.md``. Only loopback targets are accepted unless ``--allow-remote`` is given.
 
+``python -m load --soak`` runs a bounded soak instead: ``asr riva-local`` and ``asr serve``
+in subprocesses, WebSocket sessions ramped past capacity and back down, Riva killed
+(SIGKILL) once and restarted on its port, every session and second of audio accounted
+for, and the servers' memory, fds and threads checked against their baseline afterwards.
+
 Modules: :mod:`load.procs` (server subprocesses, /proc sampling), :mod:`load.session`
 (one measured session), :mod:`load.ramp` (levels, the capacity judgement and the overload
-probe), :mod:`load.report` (JSON and Markdown), :mod:`load.cli`.
+probe), :mod:`load.report` (JSON and Markdown), :mod:`load.cli`; for the soak
+:mod:`load.soak` (the run), :mod:`load.soak_session` (one session over the WebSocket
+contract), :mod:`load.soak_probe` (``/readyz``, ``/metrics``, the timeline),
+:mod:`load.soak_figures` (the accounting) and :mod:`load.soak_report`.
 """
 
 from __future__ import annotations
@@ -21,5 +29,19 @@ from __future__ import annotations
 from .ramp import Criteria, LoadConfig, run_load
 from .report import to_markdown, write_reports
 from .session import SessionResult
+from .soak import SoakConfig, run_soak
+from .soak_report import soak_markdown, soak_summary, write_soak_reports
 
-__all__ = ["Criteria", "LoadConfig", "SessionResult", "run_load", "to_markdown", "write_reports"]
+__all__ = [
+    "Criteria",
+    "LoadConfig",
+    "SessionResult",
+    "SoakConfig",
+    "run_load",
+    "run_soak",
+    "soak_markdown",
+    "soak_summary",
+    "to_markdown",
+    "write_reports",
+    "write_soak_reports",
+]

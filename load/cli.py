@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .ramp import SPEECH, Criteria, LoadConfig, run_load
 from .report import to_markdown, write_reports
+from .soak import DEFAULT_LEVELS, SoakConfig, run_soak
+from .soak_figures import Tolerance
+from .soak_report import soak_summary, write_soak_reports
 
 __all__ = ["main"]
 
@@ -31,10 +36,14 @@ def _parser() -> argparse.ArgumentParser:
         "and check the refusal past the limit. Starts its own servers on loopback.",
     )
     p.add_argument("--mode", choices=("websocket", "grpc", "both"), default="both")
-    p.add_argument("--levels", type=_ints, default=(1, 2, 3, 4, 6, 8), help="e.g. 1,2,4,8")
+    p.add_argument(
+        "--levels", type=_ints, help="e.g. 1,2,4,8 (default 1,2,3,4,6,8; soak: 2,4,...,12,...,2)"
+    )
     p.add_argument("--stagger", type=float, default=1.0, help="seconds between user starts")
     p.add_argument("--clips-per-session", type=int, default=2)
-    p.add_argument("--clips", type=Path, default=SPEECH / "librispeech_mini", help="speech set")
+    p.add_argument(
+        "--clips", type=Path, help="speech set (default: $ASR_SPEECH_FIXTURES/librispeech_mini)"
+    )
     p.add_argument("--max-clip-seconds", type=float, default=12.0)
     p.add_argument("--max-final-p95-ms", type=float, default=2500.0)
     p.add_argument("--max-error-rate", type=float, default=0.0)
@@ -50,18 +59,86 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote", action="store_true", help="accept non-loopback targets")
     p.add_argument("--out", type=Path, default=Path("reports/load"))
     p.add_argument("--quiet", action="store_true")
+    soak = p.add_argument_group(
+        "soak (--soak)",
+        "ramp WebSocket sessions past capacity and back through asr serve and asr "
+        "riva-local, kill Riva once, account for every session and second of audio, check "
+        "the servers return to their baseline; writes soak.json and soak.md to --out",
+    )
+    soak.add_argument("--soak", action="store_true", help="run the soak instead of the ramp")
+    soak.add_argument("--duration", type=float, default=240.0, help="seconds of the schedule")
+    soak.add_argument(
+        "--kill-riva-at", type=float, help="seconds into the schedule (default: half-way)"
+    )
+    soak.add_argument("--no-kill", action="store_true", help="do not kill Riva")
+    soak.add_argument("--riva-max-streams", type=int, default=8)
+    soak.add_argument("--gateway-max-sessions", type=int, default=10)
+    soak.add_argument(
+        "--retry-after", type=float, default=1.0, help="a user's wait after a refusal"
+    )
+    soak.add_argument("--settle", type=float, default=30.0, help="longest wait for the baseline")
+    soak.add_argument("--rss-tolerance-mb", type=float, default=32.0)
+    soak.add_argument("--fd-tolerance", type=int, default=4)
+    soak.add_argument("--thread-tolerance", type=int, default=2)
     return p
 
 
+def _clips(args: argparse.Namespace) -> Path:
+    if args.clips is not None:
+        return Path(args.clips)
+    if args.soak:
+        fixtures = os.environ.get("ASR_SPEECH_FIXTURES")
+        if not fixtures:
+            raise ValueError("--soak needs --clips DIR or ASR_SPEECH_FIXTURES")
+        return Path(fixtures) / "librispeech_mini"
+    return SPEECH / "librispeech_mini"
+
+
+def _soak(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    config = SoakConfig(
+        clips_dir=_clips(args),
+        levels=args.levels or DEFAULT_LEVELS,
+        duration_seconds=args.duration,
+        kill_riva=not args.no_kill,
+        kill_riva_at=args.kill_riva_at,
+        riva_max_streams=args.riva_max_streams,
+        gateway_max_sessions=args.gateway_max_sessions,
+        max_clip_seconds=args.max_clip_seconds,
+        retry_after_seconds=args.retry_after,
+        slack_seconds=args.slack,
+        settle_seconds=args.settle,
+        tolerance=Tolerance(
+            rss_mb=args.rss_tolerance_mb, fds=args.fd_tolerance, threads=args.thread_tolerance
+        ),
+    )
+    report = asyncio.run(run_soak(config, progress))
+    for path in write_soak_reports(report, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    print(soak_summary(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the load tool; 0 when it ran, 2 on a bad target or a server that did not start."""
+    """Run the load tool (or the soak with ``--soak``); 0 when it ran, 2 on a bad target,
+    bad options or a server that did not start."""
     args = _parser().parse_args(argv)
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    if args.soak:
+        try:
+            return _soak(args, progress)
+        except (ValueError, RuntimeError) as exc:
+            print(f"load: {exc}", file=sys.stderr)
+            return 2
     config = LoadConfig(
         modes=("websocket", "grpc") if args.mode == "both" else (args.mode,),
-        levels=args.levels,
+        levels=args.levels or (1, 2, 3, 4, 6, 8),
         stagger_seconds=args.stagger,
         clips_per_session=args.clips_per_session,
-        clips_dir=args.clips,
+        clips_dir=_clips(args),
         max_clip_seconds=args.max_clip_seconds,
         criteria=Criteria(
             max_final_p95_ms=args.max_final_p95_ms,
@@ -78,11 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         ws_url=args.ws_url,
         allow_remote=args.allow_remote,
     )
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
     try:
         report = asyncio.run(run_load(config, progress))
     except (ValueError, RuntimeError) as exc:

@@ -20,7 +20,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcSample", "ServerProcess", "read_proc", "start_gateway", "start_riva"]
+__all__ = [
+    "ProcSample",
+    "Resources",
+    "ServerProcess",
+    "read_proc",
+    "read_resources",
+    "start_gateway",
+    "start_riva",
+    "start_serve",
+]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -47,6 +56,37 @@ def read_proc(pid: int) -> ProcSample | None:
     utime, stime = int(fields[11]), int(fields[12])
     threads, rss_pages = int(fields[17]), int(fields[21])
     return ProcSample((utime + stime) / _CLOCK_TICKS, rss_pages * _PAGE, threads)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a process holds: resident memory, open file descriptors, threads (tasks).
+
+    Read from ``/proc/PID/statm``, ``/proc/PID/fd`` and ``/proc/PID/task`` at one moment;
+    leaks of sockets, streams or threads show here as counts that do not come back down.
+    """
+
+    rss_bytes: int
+    fds: int
+    threads: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "rss_mb": round(self.rss_bytes / 2**20, 1),
+            "fds": self.fds,
+            "threads": self.threads,
+        }
+
+
+def read_resources(pid: int) -> Resources | None:
+    """The :class:`Resources` of a live process; ``None`` once it is gone."""
+    try:
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return Resources(rss_pages * _PAGE, fds, threads)
 
 
 class ServerProcess:
@@ -135,9 +175,23 @@ class ServerProcess:
             self.peak_rss = max(self.peak_rss, sample.rss_bytes)
         return sample
 
+    def resources(self) -> Resources | None:
+        """Memory, open fds and threads now (:func:`read_resources`)."""
+        return read_resources(self.pid) if self.running else None
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
+
+    async def kill(self) -> int | None:
+        """SIGKILL, as a crash would end it: no shutdown, no drain. Returns the exit status."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        return await proc.wait()
 
     async def stop(self, grace: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
@@ -172,8 +226,8 @@ class ServerProcess:
         return False
 
 
-async def start_riva(*, max_streams: int, timeout: float = 120.0) -> ServerProcess:
-    """``asr riva-local`` on 127.0.0.1, a free port, at most ``max_streams`` streams."""
+async def start_riva(*, max_streams: int, port: int = 0, timeout: float = 120.0) -> ServerProcess:
+    """``asr riva-local`` on 127.0.0.1 (``port`` 0: a free one), at most ``max_streams``."""
     server = ServerProcess(
         "riva",
         [
@@ -184,7 +238,7 @@ async def start_riva(*, max_streams: int, timeout: float = 120.0) -> ServerProce
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(port),
             "--max-streams",
             str(max_streams),
         ],
@@ -210,6 +264,35 @@ async def start_gateway(
             str(max_sessions),
         ],
         r"serving on (\S+)",
+    )
+    await server.start(timeout)
+    return server
+
+
+async def start_serve(riva_uri: str, *, max_sessions: int, timeout: float = 60.0) -> ServerProcess:
+    """``asr serve`` itself (plain ws:// on 127.0.0.1, a free port) in front of ``riva_uri``.
+
+    Its address is the printed ``http://HOST:PORT``; the stream URL is that with ``ws://``
+    and ``/v1/audio/transcriptions/stream``. The session limit goes in through the
+    environment (``ASR_SERVER_LIMITS__MAX_SESSIONS``), as an operator would set it; no
+    certificate is passed, so no TLS.
+    """
+    server = ServerProcess(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "asr",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--server",
+            riva_uri,
+        ],
+        r"API on (http://\S+)",
+        env={"ASR_SERVER_LIMITS__MAX_SESSIONS": str(max_sessions)},
     )
     await server.start(timeout)
     return server
