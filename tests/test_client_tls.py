@@ -11,18 +11,18 @@ import pytest
 from asr import ConfigurationError, RivaASRClient, UnavailableError
 
 from .scripted import Script, start_scripted
-from .tls import Pem, make_ca, make_leaf
+from .tls import CertificateAuthority, Pem
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Pem]:
-    ca, ca_cert, ca_key = make_ca(tmp_path)
-    other_ca, other_cert, other_key = make_ca(tmp_path, "rogue CA")
+    ca = CertificateAuthority(tmp_path)
+    rogue = CertificateAuthority(tmp_path, "rogue CA")
     return {
-        "ca": ca,
-        "server": make_leaf(tmp_path, "server", ca_cert, ca_key, server=True),
-        "client": make_leaf(tmp_path, "client", ca_cert, ca_key, server=False),
-        "rogue_client": make_leaf(tmp_path, "rogue", other_cert, other_key, server=False),
+        "ca": ca.pem,
+        "server": ca.leaf("server", server=True),
+        "client": ca.leaf("client", server=False),
+        "rogue_client": rogue.leaf("rogue", server=False),
     }
 
 

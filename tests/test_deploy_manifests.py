@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .tls import make_ca, make_leaf
+from .tls import CertificateAuthority
 
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
@@ -351,8 +351,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def https_server(tmp_path: Path) -> Iterator[int]:
-    _, ca_cert, ca_key = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, "server", ca_cert, ca_key, server=True)
+    leaf = CertificateAuthority(tmp_path).leaf("server", server=True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(leaf.cert, leaf.key)

@@ -37,7 +37,7 @@ from asr_server.messages import CloseCode
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, scaled
-from .tls import make_ca, make_leaf
+from .tls import CertificateAuthority
 
 JFK = (
     "and so my fellow americans ask not what your country can do for you "
@@ -294,13 +294,12 @@ async def test_down_endpoint_is_skipped() -> None:
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Any]:
-    ca, ca_cert, ca_key = make_ca(tmp_path)
-    _, rogue_cert, rogue_key = make_ca(tmp_path, "rogue CA")
+    ca = CertificateAuthority(tmp_path)
     return {
-        "ca": ca,
-        "server": make_leaf(tmp_path, "server", ca_cert, ca_key, server=True),
-        "client": make_leaf(tmp_path, "client", ca_cert, ca_key, server=False),
-        "rogue": make_leaf(tmp_path, "rogue", rogue_cert, rogue_key, server=False),
+        "ca": ca.pem,
+        "server": ca.leaf("server", server=True),
+        "client": ca.leaf("client", server=False),
+        "rogue": CertificateAuthority(tmp_path, "rogue CA").leaf("rogue", server=False),
     }
 
 

@@ -26,7 +26,7 @@ from asr_server.tokens import TokenError, TokenProblem, issue_token, verify_toke
 
 from .conftest import scaled
 from .test_ws_server import closed_port, error_of, gateway, receive_all
-from .tls import make_ca, make_leaf
+from .tls import CertificateAuthority
 
 SECRET = "s3cret-token-signing-key-0123456789abcdef"
 API_KEY = "ak_live_9f8e7d6c5b4a39281706"
@@ -59,9 +59,9 @@ async def first_message(url: str, **kwargs: Any) -> dict[str, Any]:
 
 
 async def test_wss_verified_against_the_test_ca(tmp_path: Path) -> None:
-    ca, ca_cert, ca_key = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, "gateway", ca_cert, ca_key, server=True)
-    other_ca, _, _ = make_ca(tmp_path, "someone else")
+    authority = CertificateAuthority(tmp_path)
+    ca, leaf = authority.pem, authority.leaf("gateway", server=True)
+    other_ca = CertificateAuthority(tmp_path, "someone else").pem
     async with gateway(f"127.0.0.1:{closed_port()}", cert=(leaf.cert, leaf.key)) as gw:
         assert gw.url.startswith("wss://")
         trusted = ssl.create_default_context(cafile=ca.cert)
