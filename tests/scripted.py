@@ -41,6 +41,8 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
     calls: int = 0
     metadata: list[dict[str, str]] = field(default_factory=list)
     audio_bytes: list[int] = field(default_factory=list)
+    eou_at: list[list[int]] = field(default_factory=list)
+    """Per call, the audio bytes received before each ``runtime_config`` force_eou."""
 
     def _next(self, context: grpc.aio.ServicerContext) -> str:
         self.metadata.append({k: v for k, v in context.invocation_metadata()})
@@ -89,12 +91,15 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         first = await anext(requests)
         interim = first.streaming_config.interim_results
         received = 0
+        self.eou_at.append([])
         if step == "cut_after_results":
             yield rasr.StreamingRecognizeResponse(results=[_partial("partial one")])
             yield rasr.StreamingRecognizeResponse(results=[_final("final one")])
             await context.abort(grpc.StatusCode.UNAVAILABLE, "scripted: connection reset")
         async for request in requests:
             received += len(request.audio_content)
+            if request.runtime_config.get("force_eou") == "true":
+                self.eou_at[-1].append(received)
             if step == "cut_before_results" and received >= 32_000:
                 self.audio_bytes.append(received)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "scripted: connection reset")

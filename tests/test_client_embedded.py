@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from asr import (
+    EndOfUtterance,
     Final,
     InvalidArgumentError,
     Partial,
@@ -166,3 +167,25 @@ async def test_concurrent_streams_share_one_client(riva_server: ServerThread) ->
         texts = await asyncio.gather(*(stream_text(client, pcm) for _ in range(3)))
     for text in texts:
         assert word_error_rate([JFK], [text]) <= 0.1
+
+
+async def test_end_of_utterance_marker_in_a_pause_splits_jfk_in_two(
+    riva_server: ServerThread,
+) -> None:
+    """A forced end in the pause after "ask not" (4.5-5.1 s): a final for each side, every
+    word in one of them, and the stream goes on after the marker."""
+    pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
+    cut = int(4.8 * 16_000) * 2
+    items: list[bytes | EndOfUtterance] = [
+        *chunk_bytes(pcm[:cut], 100),
+        EndOfUtterance(),
+        *chunk_bytes(pcm[cut:], 100),
+    ]
+    async with RivaASRClient(uri=riva_server.uri) as client:
+        events = [e async for e in client.stream(items, RecognitionOptions(word_time_offsets=True))]
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) == 2, [f.text for f in finals]
+    first, second = finals
+    assert first.audio_processed == pytest.approx(4.8, abs=0.01)  # reported at the cut
+    assert first.words[-1].end_ms <= 4800 <= second.words[0].start_ms
+    assert normalize(f"{first.text} {second.text}") == JFK

@@ -13,6 +13,7 @@ import pytest
 from asr import (
     CircuitOpenError,
     DeadlineExceededError,
+    EndOfUtterance,
     Final,
     InvalidArgumentError,
     Partial,
@@ -128,6 +129,21 @@ async def test_stream_cut_before_results_replays_audio_exactly(
     assert isinstance(final, Final)
     assert final.text == f"bytes={len(AUDIO)}"
     assert final.audio_processed == 2.0
+
+
+async def test_replayed_stream_keeps_end_of_utterance_markers_in_place(
+    scripted: tuple[Script, int],
+) -> None:
+    script, port = scripted
+    script.steps = ["cut_before_results", "ok"]
+    items: list[bytes | EndOfUtterance] = chunks()
+    items[3:3] = [EndOfUtterance()]  # after 9,600 bytes
+    items[12:12] = [EndOfUtterance()]  # after 35,200 bytes: past where the first call died
+    async with client_for(port) as client:
+        events = await collect(client, items)
+    assert script.calls == 2
+    assert script.eou_at == [[9_600], [9_600, 35_200]]
+    assert events[-1].text == f"bytes={len(AUDIO)}"
 
 
 async def test_stream_cut_after_results_is_not_retried(scripted: tuple[Script, int]) -> None:

@@ -225,3 +225,60 @@ def test_a_noise_burst_that_opens_an_utterance_gets_no_partial() -> None:
     d.feed([0.0] * 100)
     d.finish()
     assert all(j.kind is not JobKind.PARTIAL for j in d.jobs)
+
+
+# --- forced ends of utterance (Riva runtime_config force_eou) ---------------------------
+
+
+def test_forced_end_mid_speech_finalises_all_audio_and_continues_from_the_cut() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed([0.0] * 50 + [0.9] * 60)
+    cut = d.frame * FRAME
+    step = d.rec.force_end()
+    (forced,) = step.jobs
+    assert forced.kind is JobKind.FINAL and forced.end_sample == cut
+    assert forced.start_sample == (50 * FRAME - 4800)  # speech start minus the pre-roll
+    # All its audio, exactly: the samples are their own stream offsets.
+    assert forced.audio[0] == forced.start_sample and forced.audio[-1] == cut - 1
+    # Speech goes on for 5 frames (160 ms, less than min_speech_ms): the end of the word
+    # cut in two is still decoded, from the cut on, not a sample earlier.
+    (tail,) = d.feed([0.9] * 5 + [0.0] * 60)
+    assert tail.start_sample == cut and tail.utterance == forced.utterance + 1
+    [final] = d.complete(forced, "and so my fellow ameri")
+    assert isinstance(final, FinalResult)
+    assert final.audio_processed == pytest.approx(cut / RATE)  # reports the cut
+    assert d.complete(tail, "cans") and d.rec.idle
+
+
+def test_forced_end_without_speech_since_the_last_final_decodes_nothing() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    (job,) = d.feed([0.0] * 20 + [0.9] * 40 + [0.0] * 60)
+    d.complete(job, "hello")
+    assert d.rec.force_end().jobs == []
+    # A cut in a pause, right after a forced final: the continuation holds no speech.
+    d.feed([0.9] * 40)
+    assert len(d.rec.force_end().jobs) == 1
+    d.feed([0.0] * 10)
+    assert d.rec.force_end().jobs == []
+    assert d.feed([0.0] * 60) == []  # and its natural end drops it undecoded
+
+
+def test_forced_end_before_speech_is_confirmed_keeps_the_onset() -> None:
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed([0.0] * 50 + [0.9] * 2)  # speech began, the start window is not full yet
+    forced_at = d.frame * FRAME
+    assert d.rec.force_end().jobs == []
+    (job,) = d.feed([0.9] * 40 + [0.0] * 60)
+    assert job.start_sample < 50 * FRAME < forced_at  # onset and pre-roll kept
+
+
+def test_no_partial_of_a_later_utterance_before_the_final_of_an_earlier_one() -> None:
+    d = Driver(RecognizerConfig(speculative=False))
+    d.feed([0.0] * 10 + [0.9] * 40)
+    (forced,) = d.rec.force_end().jobs
+    partials = [j for j in d.feed([0.9] * 40) if j.kind is JobKind.PARTIAL]
+    assert partials
+    assert d.complete(partials[-1], "ask not") == []  # withheld: the forced final is owed
+    assert [type(r) for r in d.complete(forced, "and so")] == [FinalResult]
+    later = [j for j in d.feed([0.9] * 40) if j.kind is JobKind.PARTIAL]
+    assert [type(r) for r in d.complete(later[-1], "ask not what")] == [InterimResult]

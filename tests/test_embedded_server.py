@@ -233,6 +233,13 @@ def _audio(data: bytes = b"\x00\x00" * 1600) -> rasr.StreamingRecognizeRequest:
     return rasr.StreamingRecognizeRequest(audio_content=data)
 
 
+def _runtime(**runtime_config: str) -> rasr.StreamingRecognizeRequest:
+    """A request with ``runtime_config`` (Riva 2.27) and a little audio."""
+    return rasr.StreamingRecognizeRequest(
+        audio_content=b"\x00\x00" * 1600, runtime_config=runtime_config
+    )
+
+
 @pytest.mark.parametrize(
     ("requests", "details"),
     [
@@ -250,6 +257,14 @@ def _audio(data: bytes = b"\x00\x00" * 1600) -> rasr.StreamingRecognizeRequest:
             "only be sent in the first",
         ),
         ([_config(sample_rate_hertz=16_000, model="conformer-de"), _audio()], "unknown model"),
+        (
+            [_config(sample_rate_hertz=16_000), _runtime(flush="true")],
+            "runtime_config key 'flush' is not supported",
+        ),
+        (
+            [_config(sample_rate_hertz=16_000), _audio(), _runtime(force_eou="yes")],
+            "'force_eou' must be 'true' or 'false', got 'yes'",
+        ),
     ],
     ids=[
         "no-config",
@@ -260,6 +275,8 @@ def _audio(data: bytes = b"\x00\x00" * 1600) -> rasr.StreamingRecognizeRequest:
         "channels",
         "second-config",
         "model",
+        "runtime-key",
+        "runtime-value",
     ],
 )
 def test_invalid_streams(

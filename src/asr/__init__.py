@@ -34,7 +34,8 @@ from .errors import (
     UnavailableError,
     UnimplementedError,
 )
-from .events import Alternative, Final, Partial, TranscriptEvent, Word
+from .events import Alternative, Final, Partial, Progress, TranscriptEvent, Word
+from .markers import EndOfUtterance
 from .options import AudioEncoding, EndpointingConfig, RecognitionOptions
 from .settings import RivaSettings
 from .sync import SyncRivaASRClient
@@ -50,6 +51,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigurationError",
     "DeadlineExceededError",
+    "EndOfUtterance",
     "EndpointingConfig",
     "Final",
     "HealthStatus",
@@ -59,6 +61,7 @@ __all__ = [
     "Partial",
     "PermanentError",
     "PermissionDeniedError",
+    "Progress",
     "RecognitionOptions",
     "ResourceExhaustedError",
     "RivaASRClient",

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import grpc
 import riva.client.proto.health_pb2 as health_pb2
@@ -32,9 +32,11 @@ from pydantic import BaseModel, ConfigDict
 
 from . import protocol
 from .errors import ConfigurationError, StreamInterruptedError, from_grpc_error
-from .events import Final, Partial
+from .events import Final, Partial, Progress
+from .markers import AudioItem
 from .metrics import RivaMetrics
 from .options import RecognitionOptions
+from .replay import ReplayableAudio
 from .resilience import RetryPolicy, breaker_guard, health_says_serving, new_breaker, retrying
 from .settings import RivaSettings
 
@@ -117,53 +119,6 @@ def _open_channel(settings: RivaSettings) -> grpc.aio.Channel:
         certificate_chain=_read(settings.ssl_client_cert),
     )
     return grpc.aio.secure_channel(target, credentials, options=options)
-
-
-class _ReplayableAudio:
-    """Audio source that remembers what was sent until the first result arrives.
-
-    A stream that fails before any result can be restarted by replaying the remembered
-    chunks and then continuing with the source, so no audio is lost or sent twice. Once a
-    result arrives, or the remembered audio exceeds ``limit`` bytes, the memory is dropped
-    and the stream can no longer be replayed.
-    """
-
-    def __init__(self, source: AsyncIterable[bytes] | Iterable[bytes], limit: int) -> None:
-        self._source = _aiter(source)
-        self._sent: list[bytes] | None = []
-        self._sent_bytes = 0
-        self._limit = limit
-        self.error: BaseException | None = None
-
-    @property
-    def replayable(self) -> bool:
-        return self._sent is not None
-
-    def settle(self) -> None:
-        """Forget the remembered audio: results arrived for it."""
-        self._sent = None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for chunk in list(self._sent or ()):
-            yield chunk
-        async for chunk in self._source:
-            if not chunk:
-                continue
-            if self._sent is not None:
-                self._sent.append(chunk)
-                self._sent_bytes += len(chunk)
-                if self._sent_bytes > self._limit:
-                    self._sent = None
-            yield chunk
-
-
-async def _aiter(source: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
-    if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
-    else:
-        for item in source:
-            yield item
 
 
 _STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
@@ -368,13 +323,34 @@ class RivaASRClient:
             return HealthStatus.SERVING
         return HealthStatus.NOT_SERVING
 
-    async def stream(
+    @overload
+    def stream(
         self,
-        audio: AsyncIterable[bytes] | Iterable[bytes],
+        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
         options: RecognitionOptions | None = None,
         *,
         timeout: float | None = None,
-    ) -> AsyncIterator[Partial | Final]:
+        progress: Literal[False] = False,
+    ) -> AsyncIterator[Partial | Final]: ...
+
+    @overload
+    def stream(
+        self,
+        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+        progress: Literal[True],
+    ) -> AsyncIterator[Partial | Final | Progress]: ...
+
+    async def stream(
+        self,
+        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+        progress: bool = False,
+    ) -> AsyncIterator[Partial | Final | Progress]:
         """Stream audio and yield results as they arrive (Riva ``StreamingRecognize``).
 
         The stream ends after ``audio`` is exhausted and the server has sent its last
@@ -384,18 +360,24 @@ class RivaASRClient:
 
         Args:
             audio: Chunks of audio as ``options`` describe (PCM16 mono at 16 kHz by
-                default); any chunk size, ideally 20-200 ms.
+                default); any chunk size, ideally 20-200 ms. An
+                :class:`~asr.markers.EndOfUtterance` between chunks forces the server
+                to finalise the utterance there, keeping the stream open.
             options: What to recognise; defaults to :class:`RecognitionOptions`.
             timeout: Deadline in seconds for the whole stream; defaults to
                 ``settings.stream_timeout``.
+            progress: Also yield a :class:`~asr.events.Progress` for every response
+                that carries no transcript: a slow server that is still working can be
+                told from a stalled one.
 
         Yields:
-            :class:`~asr.events.Partial` and :class:`~asr.events.Final` events in order.
+            :class:`~asr.events.Partial` and :class:`~asr.events.Final` events in order
+            (and :class:`~asr.events.Progress` when asked).
         """
         options = options or RecognitionOptions()
         config = protocol.streaming_config(options)
         limit = int(self.settings.replay_buffer_seconds * options.max_bytes_per_second)
-        source = _ReplayableAudio(audio, limit)
+        source = ReplayableAudio(audio, limit)
         stub = self._connect()
         on_retry = self._on_retry("StreamingRecognize")
         async for attempt in retrying(self.retry_policy, on_retry=on_retry):
@@ -406,15 +388,16 @@ class RivaASRClient:
                         "be replayed; start a new stream"
                     )
                 async for event in self._stream_once(stub, source, config, timeout):
-                    yield event
+                    if progress or not isinstance(event, Progress):
+                        yield event
 
     async def _stream_once(
         self,
         stub: rasr_grpc.RivaSpeechRecognitionStub,
-        source: _ReplayableAudio,
+        source: ReplayableAudio,
         config: rasr.StreamingRecognitionConfig,
         timeout: float | None,
-    ) -> AsyncIterator[Partial | Final]:
+    ) -> AsyncIterator[Partial | Final | Progress]:
         call = stub.StreamingRecognize(
             timeout=timeout or self.settings.stream_timeout, metadata=self._metadata
         )
@@ -425,8 +408,8 @@ class RivaASRClient:
             # for the next chunk; this one is cancelled in `finally` below, always.
             try:
                 await call.write(rasr.StreamingRecognizeRequest(streaming_config=config))
-                async for chunk in source.chunks():
-                    await call.write(rasr.StreamingRecognizeRequest(audio_content=chunk))
+                async for item in source.chunks():
+                    await call.write(protocol.audio_request(item))
                 await call.done_writing()
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
                 pass  # the call ended; its status is read on the response side
@@ -449,6 +432,8 @@ class RivaASRClient:
                     source.settle()
                 for event in events:
                     yield event
+                if not events:
+                    yield Progress(audio_processed=protocol.audio_processed(response))
         except grpc.aio.AioRpcError as exc:
             if source.error is not None:
                 raise source.error from None

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Alternative", "Final", "Partial", "TranscriptEvent", "Word"]
+__all__ = ["Alternative", "Final", "Partial", "Progress", "TranscriptEvent", "Word"]
 
 
 class _Frozen(BaseModel):
@@ -84,6 +84,18 @@ class Final(_Frozen):
     def end_ms(self) -> int | None:
         """End of the last word, when word times were returned."""
         return self.words[-1].end_ms if self.words else None
+
+
+class Progress(_Frozen):
+    """A response that carries no transcript: the server is working and has processed
+    ``audio_processed`` seconds of the stream (``RivaASRClient.stream(progress=True)``).
+
+    Attributes:
+        audio_processed: Seconds of the stream's audio the server had processed.
+    """
+
+    type: Literal["progress"] = "progress"
+    audio_processed: float = 0.0
 
 
 TranscriptEvent = Annotated[Partial | Final, Field(discriminator="type")]

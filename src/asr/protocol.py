@@ -12,9 +12,13 @@ import riva.client.proto.riva_asr_pb2 as rasr
 import riva.client.proto.riva_audio_pb2 as raudio
 
 from .events import Alternative, Final, Partial, Word
+from .markers import AudioItem, EndOfUtterance
 from .options import RecognitionOptions
 
 __all__ = [
+    "FORCE_EOU",
+    "audio_processed",
+    "audio_request",
     "events_from_response",
     "finals_from_recognize_response",
     "recognition_config",
@@ -73,6 +77,23 @@ def streaming_config(options: RecognitionOptions) -> rasr.StreamingRecognitionCo
     return rasr.StreamingRecognitionConfig(
         config=recognition_config(options), interim_results=options.interim_results
     )
+
+
+FORCE_EOU = {"force_eou": "true"}
+"""``StreamingRecognizeRequest.runtime_config`` that ends the utterance after the request's
+audio and keeps the stream open (Riva 2.27; ``riva.client.realtime`` sends the same)."""
+
+
+def audio_request(item: AudioItem) -> rasr.StreamingRecognizeRequest:
+    """The streaming request for an audio chunk, or for an end-of-utterance marker."""
+    if isinstance(item, EndOfUtterance):
+        return rasr.StreamingRecognizeRequest(runtime_config=FORCE_EOU)
+    return rasr.StreamingRecognizeRequest(audio_content=item)
+
+
+def audio_processed(response: rasr.StreamingRecognizeResponse) -> float:
+    """The most audio (seconds) any result of ``response`` says the server processed."""
+    return max((r.audio_processed for r in response.results), default=0.0)
 
 
 def _words(words: Iterable[rasr.WordInfo]) -> tuple[Word, ...]:

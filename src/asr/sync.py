@@ -15,6 +15,7 @@ from typing import Any, Self, TypeVar
 
 from .client import ModelInfo, RivaASRClient
 from .events import Final, Partial
+from .markers import AudioItem
 from .options import RecognitionOptions
 from .settings import RivaSettings
 
@@ -83,7 +84,7 @@ class SyncRivaASRClient:
 
     def stream(
         self,
-        audio: Iterable[bytes],
+        audio: Iterable[AudioItem],
         options: RecognitionOptions | None = None,
         *,
         timeout: float | None = None,
@@ -114,7 +115,7 @@ class SyncRivaASRClient:
             future.cancel()
 
 
-async def _threaded(audio: Iterable[bytes]) -> AsyncIterator[bytes]:
+async def _threaded(audio: Iterable[AudioItem]) -> AsyncIterator[AudioItem]:
     """Iterate a blocking iterable without blocking the event loop."""
     iterator = iter(audio)
     while (chunk := await asyncio.to_thread(next, iterator, None)) is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from enum import Enum
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +28,7 @@ from .endpointer import (
     SpeechStarted,
 )
 from .engine import Transcription, WordTiming
+from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
 from .vad import FRAME_SAMPLES
 
 __all__ = [
@@ -45,86 +45,6 @@ __all__ = [
 SAMPLE_RATE = 16_000
 
 Float32Array = npt.NDArray[np.float32]
-
-
-class JobKind(Enum):
-    """What a decode is for; the value is its scheduling priority (lower runs first)."""
-
-    FINAL = 0
-    SPECULATIVE = 1
-    PARTIAL = 2
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class DecodeJob:
-    """One utterance's audio to decode.
-
-    Attributes:
-        job_id: Unique within the stream, increasing.
-        utterance: The utterance it belongs to (1, 2, ...).
-        kind: Final, speculative final (started at a first-pass end of utterance) or partial.
-        audio: 16 kHz mono float32 samples ``[start_sample, end_sample)`` of the stream.
-        start_sample: Stream-absolute offset of ``audio[0]``.
-        end_sample: Stream-absolute offset one past the last sample.
-    """
-
-    job_id: int
-    utterance: int
-    kind: JobKind
-    audio: Float32Array
-    start_sample: int
-    end_sample: int
-
-    @property
-    def is_final(self) -> bool:
-        return self.kind is not JobKind.PARTIAL
-
-
-@dataclass(frozen=True, slots=True)
-class InterimResult:
-    """A partial hypothesis for the utterance in progress.
-
-    Attributes:
-        utterance: Which utterance.
-        text: The engine's text for the audio so far.
-        stability: Share of its words that agree with the previous partial, in [0, 1].
-        audio_processed: Seconds of stream audio received when it was produced.
-    """
-
-    utterance: int
-    text: str
-    stability: float
-    audio_processed: float
-
-
-@dataclass(frozen=True, slots=True)
-class FinalResult:
-    """The settled transcript of one utterance.
-
-    Attributes:
-        utterance: Which utterance.
-        transcription: The engine's output, word times made stream-absolute (seconds).
-        start: Stream time (seconds) where the decoded audio began.
-        end: Stream time (seconds) where it ended.
-        audio_processed: Seconds of stream audio received when it was produced.
-    """
-
-    utterance: int
-    transcription: Transcription
-    start: float
-    end: float
-    audio_processed: float
-
-
-Result = InterimResult | FinalResult
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one call produced: decode jobs to run and results ready to send."""
-
-    jobs: list[DecodeJob]
-    results: list[Result]
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +135,13 @@ class Recognizer:
         self._final_job: dict[int, int] = {}
         self._final_order: deque[int] = deque()
         self._ready: dict[int, FinalResult | None] = {}
+        # Forced ends (Riva ``force_eou``): audio before ``_floor`` is in a forced final,
+        # so no later utterance reaches back before it; ``_continued``: the utterance goes
+        # on from a forced cut, so any speech in it is kept; ``_forced_at``: the cut
+        # position each forced final reports as ``audio_processed``.
+        self._floor = 0
+        self._continued = False
+        self._forced_at: dict[int, float] = {}
         self.finished = False
 
     # -- input -----------------------------------------------------------------------------
@@ -275,6 +202,30 @@ class Recognizer:
             end = self.received  # still speaking at the end: keep the unscored tail too
         return Step(self._close(end), self._release())
 
+    def force_end(self) -> Step:
+        """End the utterance in progress after the audio so far (Riva ``force_eou``).
+
+        Its final covers all of its audio, the unscored tail included, however little
+        speech it holds; with no speech since the last final nothing is decoded. The
+        stream goes on: speech that continues is a new utterance from here, and no later
+        utterance reaches back before this point, so no audio is decoded twice.
+        """
+        if self.finished:
+            raise RuntimeError("force_end() after finish()")
+        if not self._open or self._speech_frames + self._start_frames == 0:
+            return Step([], self._release())
+        end = self.received
+        self._forced_at[self.utterance] = end / SAMPLE_RATE
+        jobs = self._close(end, forced=True)
+        self._floor = end
+        # The endpointer is still in speech (or in a pause that has not ended it yet): a
+        # continuation opens here, a new utterance for the endpointer too (its stop window
+        # for short utterances applies), kept at its end if it holds any speech.
+        self._open_utterance(end)
+        self._continued = True
+        self.endpointer.restart()
+        return Step(jobs, self._release())
+
     def _frame(self, prob: float) -> list[DecodeJob]:
         self._frames += 1
         now = self._frames * FRAME_SAMPLES
@@ -322,12 +273,14 @@ class Recognizer:
         return jobs
 
     def _enough_speech(self) -> bool:
-        return self._speech_frames >= self._min_speech_frames
+        # A continuation's first frames are the end of a word cut by a forced end.
+        return self._speech_frames >= (1 if self._continued else self._min_speech_frames)
 
     def _open_utterance(self, start: int) -> None:
         self.utterance += 1
         self._open = True
-        self._utt_start = max(start, self._buf_start)
+        self._continued = False
+        self._utt_start = max(start, self._buf_start, self._floor)
         self._speech_frames = 0
         self._start_frames = 0
         self._next_partial = self._utt_start + min(self._first_interval, self._interval)
@@ -336,12 +289,12 @@ class Recognizer:
         self._last_partial_words = []
         self._spec = self._spec_result = None
 
-    def _close(self, end: int) -> list[DecodeJob]:
+    def _close(self, end: int, *, forced: bool = False) -> list[DecodeJob]:
         self._open = False
         utt = self.utterance
         spec, spec_result = self._spec, self._spec_result
         self._spec = self._spec_result = None
-        if not self._enough_speech():
+        if not forced and not self._enough_speech():
             return []
         self._final_order.append(utt)
         if spec is not None and spec.end_sample == end:
@@ -392,6 +345,8 @@ class Recognizer:
                 or not self._open
                 or job.job_id <= self._emitted_partial
                 or not result.text
+                # Nothing of a later utterance before the final of an earlier one.
+                or self._final_order
             ):
                 return []
             self._emitted_partial = job.job_id
@@ -426,6 +381,7 @@ class Recognizer:
             utt = self._final_order.popleft()
             final = self._ready.pop(utt)
             self._final_job.pop(utt, None)
+            processed = self._forced_at.pop(utt, self.audio_processed)
             if final is not None and final.transcription.text:
-                out.append(replace(final, audio_processed=self.audio_processed))
+                out.append(replace(final, audio_processed=processed))
         return out

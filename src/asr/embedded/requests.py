@@ -9,7 +9,7 @@ the servicer turns it into ``INVALID_ARGUMENT``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import riva.client.proto.riva_asr_pb2 as rasr
@@ -18,7 +18,7 @@ import riva.client.proto.riva_audio_pb2 as raudio
 from ..errors import InvalidArgumentError
 from .endpointer import EndpointParams
 from .engine import Transcription, WordTiming
-from .recognizer import FinalResult, InterimResult
+from .results import FinalResult, InterimResult
 
 __all__ = [
     "ModelCatalog",
@@ -27,6 +27,8 @@ __all__ = [
     "format_text",
     "interim_result",
     "parse_config",
+    "parse_runtime_config",
+    "progress_response",
     "speech_results",
 ]
 
@@ -193,6 +195,33 @@ def _endpoint(config: rasr.RecognitionConfig, defaults: EndpointParams) -> Endpo
     )
 
 
+RUNTIME_FORCE_EOU = "force_eou"
+"""The one ``StreamingRecognizeRequest.runtime_config`` key understood (Riva 2.27's
+``riva.client.realtime`` sends ``{"force_eou": "true"}`` with an audio chunk)."""
+
+
+def parse_runtime_config(runtime_config: Mapping[str, str]) -> bool:
+    """Whether a request's ``runtime_config`` forces an end of utterance.
+
+    Raises:
+        InvalidArgumentError: A key other than ``force_eou``, or a value other than
+            ``true``/``false``: refused rather than accepted and ignored.
+    """
+    force = False
+    for key, value in runtime_config.items():
+        if key != RUNTIME_FORCE_EOU:
+            raise InvalidArgumentError(
+                f"runtime_config key {key!r} is not supported; this server understands "
+                f"only {RUNTIME_FORCE_EOU!r}"
+            )
+        if value.strip().lower() not in ("true", "false"):
+            raise InvalidArgumentError(
+                f"runtime_config {RUNTIME_FORCE_EOU!r} must be 'true' or 'false', got {value!r}"
+            )
+        force = value.strip().lower() == "true"
+    return force
+
+
 _PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[^\w\s'.,$%&@+#/-]|(?<=\s)-+|-+(?=\s|$)|^-+")
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _SPACES = re.compile(r"\s+")
@@ -272,6 +301,15 @@ def final_result(
         stability=1.0,
         audio_processed=result.audio_processed,
     )
+    return response
+
+
+def progress_response(audio_processed: float) -> rasr.StreamingRecognizeResponse:
+    """A streaming response with no transcript: the server is alive and has processed
+    ``audio_processed`` seconds (sent for a forced end that found no speech, and while
+    finals are still being decoded after the client half-closed)."""
+    response = rasr.StreamingRecognizeResponse()
+    response.results.add(is_final=False, audio_processed=audio_processed)
     return response
 
 

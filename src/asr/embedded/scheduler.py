@@ -53,7 +53,9 @@ class DecodeScheduler:
         self.dropped = 0
         """Jobs dropped as stale when their turn came."""
         self.ran = 0
-        """Jobs run."""
+        """Jobs started."""
+        self.completed = 0
+        """Jobs that finished running (with a result or an error)."""
         self.busy_seconds = 0.0
         """Wall time spent running jobs, summed over workers."""
 
@@ -103,6 +105,11 @@ class DecodeScheduler:
     def queued(self) -> int:
         return len(self._heap)
 
+    @property
+    def progress(self) -> int:
+        """Grows whenever a job starts, finishes or is dropped: the pool is moving."""
+        return self.ran + self.completed + self.dropped
+
     async def _notify(self) -> None:
         assert self._ready is not None
         async with self._ready:
@@ -135,5 +142,6 @@ class DecodeScheduler:
                 continue
             finally:
                 self.busy_seconds += time.perf_counter() - started
+                self.completed += 1
             if not item.future.done():
                 item.future.set_result(result)

@@ -9,6 +9,7 @@ writes responses. Per-stream state lives in a :class:`StreamSession`, never on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -24,24 +25,18 @@ from ..errors import InvalidArgumentError
 from .audio_input import StreamAudioDecoder, decode_audio_file
 from .endpointer import EndpointParams
 from .engine import Engine, Transcription
-from .recognizer import (
-    DecodeJob,
-    FinalResult,
-    InterimResult,
-    JobKind,
-    Recognizer,
-    RecognizerConfig,
-    Result,
-    Step,
-)
+from .recognizer import Recognizer, RecognizerConfig
 from .requests import (
     ModelCatalog,
     RequestOptions,
     final_result,
     interim_result,
     parse_config,
+    parse_runtime_config,
+    progress_response,
     speech_results,
 )
+from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
 from .scheduler import DecodeScheduler
 from .vad import SileroVAD
 
@@ -50,6 +45,11 @@ __all__ = ["RivaASRServicer", "ServicerConfig", "StreamSession"]
 logger = logging.getLogger("asr.embedded.servicer")
 
 _stream_ids = itertools.count(1)
+
+PROGRESS_INTERVAL = 1.0
+"""Seconds between the responses without transcript that a half-closed stream gets while
+its finals wait for the decode pool, as long as the pool is moving: a client tells a slow
+server (progress) from a stalled one (silence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,7 @@ class StreamSession:
             )
         streaming = first.streaming_config
         try:
+            parse_runtime_config(first.runtime_config)  # nothing to end yet, but checked
             options = parse_config(
                 streaming.config,
                 streaming=True,
@@ -173,9 +174,16 @@ class StreamSession:
                     raise InvalidArgumentError(
                         "streaming_config may only be sent in the first request"
                     )
+                # Riva 2.27 runtime_config {"force_eou": "true"}: end the utterance after
+                # this request's audio, keep the stream open. The response without
+                # transcript acknowledges the cut, whether or not a final follows.
+                force = parse_runtime_config(request.runtime_config)
                 samples = decoder.feed(request.audio_content)
                 if samples.size:
                     self._handle(rec.feed(samples, vad.process(samples)))
+                if force:
+                    self._handle(rec.force_end())
+                    self._outbox.put_nowait(progress_response(rec.audio_processed))
             samples = decoder.finish()
             if samples.size:
                 self._handle(rec.feed(samples, vad.process(samples)))
@@ -183,9 +191,7 @@ class StreamSession:
             self.log.debug(
                 "stream %d half-closed after %.2f s of audio", self.id, rec.audio_processed
             )
-            while not rec.idle:
-                changed = self._changed
-                await changed.wait()
+            await self._drain(rec)
             self._outbox.put_nowait(None)
         except InvalidArgumentError as exc:
             self._outbox.put_nowait(_Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message))
@@ -194,6 +200,22 @@ class StreamSession:
         except Exception as exc:
             self.log.exception("stream %d failed", self.id)
             self._outbox.put_nowait(_Abort(grpc.StatusCode.INTERNAL, f"server error: {exc}"))
+
+    async def _drain(self, rec: Recognizer) -> None:
+        """Wait for the last finals, showing progress while the decode pool moves."""
+        loop = asyncio.get_running_loop()
+        seen = self._scheduler.progress
+        beat = loop.time() + PROGRESS_INTERVAL
+        while not rec.idle:
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(beat):
+                    await changed.wait()
+            if loop.time() >= beat and not rec.idle:
+                beat = loop.time() + PROGRESS_INTERVAL
+                if self._scheduler.progress != seen:
+                    seen = self._scheduler.progress
+                    self._outbox.put_nowait(progress_response(rec.audio_processed))
 
     def _handle(self, step: Step) -> None:
         for job in step.jobs:
