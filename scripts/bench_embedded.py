@@ -29,14 +29,14 @@ import riva.client.proto.riva_audio_pb2 as raudio
 
 from asr.audio import float32_to_pcm16, read_audio
 from asr.embedded import EmbeddedServer, WhisperEngine
+from asr.evaluation.corpus import speech_fixtures
 from asr.wer import word_error_rate
 
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "speech"
 RATE = 16_000
 
 
-def load_clips(n: int) -> tuple[list[np.ndarray], list[str]]:
-    folder = SPEECH / "ljspeech32"
+def load_clips(speech: Path, n: int) -> tuple[list[np.ndarray], list[str]]:
+    folder = speech / "ljspeech32"
     rows = [json.loads(line) for line in (folder / "refs.jsonl").read_text().splitlines()][:n]
     return [read_audio(folder / r["audio"])[0] for r in rows], [r["text"] for r in rows]
 
@@ -76,12 +76,17 @@ async def main() -> None:
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--speech", type=Path, help="folder of speech sets (ASR_SPEECH_FIXTURES)")
     args = parser.parse_args()
+    try:
+        speech = speech_fixtures(args.speech)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
 
     t = time.perf_counter()
     engine = WhisperEngine(beam_size=args.beam)
     print(f"engine load (cached model, verified hash): {time.perf_counter() - t:.2f} s")
-    jfk = read_audio(SPEECH / "jfk" / "jfk.wav")[0]
+    jfk = read_audio(speech / "jfk" / "jfk.wav")[0]
     engine.transcribe(jfk[:RATE])  # warm-up
     for beam in (1, 5):
         e = WhisperEngine(beam_size=beam)
@@ -98,7 +103,7 @@ async def main() -> None:
     engine.transcribe(jfk[: 2 * RATE], draft=True)
     print(f"draft (partial) decode of 2 s: {time.perf_counter() - t:.2f} s")
 
-    clips, refs = load_clips(args.clips)
+    clips, refs = load_clips(speech, args.clips)
     gap = np.zeros(int(args.gap * RATE), np.float32)
     audio = np.concatenate([gap[: RATE // 10]] + [x for c in clips for x in (c, gap)])
     seconds = audio.size / RATE

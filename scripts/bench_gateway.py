@@ -41,22 +41,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "server"), str(REPO)]
 
-import numpy as np  # noqa: E402
-from load.procs import ServerProcess, start_gateway, start_riva  # noqa: E402
-from load.session import SessionResult, run_session  # noqa: E402
+import numpy as np
+from load.procs import ServerProcess, start_gateway, start_riva
+from load.session import SessionResult, run_session
 
-from asr.audio import chunk_bytes, float32_to_pcm16, paced  # noqa: E402
-from asr.client import RivaASRClient  # noqa: E402
-from asr.evaluation.corpus import load_corpus  # noqa: E402
-from asr.evaluation.runner import GrpcTransport, Transport, percentile  # noqa: E402
-from asr.evaluation.websocket import WebSocketTransport  # noqa: E402
-from asr.events import Final, Partial  # noqa: E402
-from asr.options import RecognitionOptions  # noqa: E402
-from asr.settings import RivaSettings  # noqa: E402
+from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, float32_to_pcm16, paced
+from asr.client import RivaASRClient
+from asr.evaluation.corpus import load_corpus, speech_fixtures
+from asr.evaluation.runner import GrpcTransport, Transport, percentile
+from asr.evaluation.websocket import WebSocketTransport
+from asr.events import Final, Partial
+from asr.options import RecognitionOptions
+from asr.settings import RivaSettings
 
-SPEECH = REPO.parent / "shared" / "fixtures" / "speech"
 SCRIPT = Path(__file__).resolve()
-BYTES_PER_SECOND = 32_000
 CHUNK_MS = 100
 
 
@@ -84,7 +82,7 @@ def echo_server() -> int:
     import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 
     class Echo(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
-        async def StreamingRecognize(  # noqa: N802  (the gRPC method name)
+        async def StreamingRecognize(
             self, requests: AsyncIterator[Any], context: Any
         ) -> AsyncIterator[Any]:
             index, received = 0, 0
@@ -93,14 +91,14 @@ def echo_server() -> int:
                     continue  # the streaming_config request
                 received += len(request.audio_content)
                 result = rasr.StreamingRecognitionResult(
-                    is_final=False, stability=0.5, audio_processed=received / BYTES_PER_SECOND
+                    is_final=False, stability=0.5, audio_processed=received / PCM16_BYTES_PER_SECOND
                 )
                 result.alternatives.add(transcript=f"chunk {index}")
                 index += 1
                 yield rasr.StreamingRecognizeResponse(results=[result])
-            end_ms = received * 1000 // BYTES_PER_SECOND
+            end_ms = received * 1000 // PCM16_BYTES_PER_SECOND
             final = rasr.StreamingRecognitionResult(
-                is_final=True, audio_processed=received / BYTES_PER_SECOND
+                is_final=True, audio_processed=received / PCM16_BYTES_PER_SECOND
             )
             alt = final.alternatives.add(transcript=f"chunks {index}", confidence=1.0)
             alt.words.add(
@@ -142,11 +140,11 @@ async def echo_round_trips(
     transport: Transport, seconds: float
 ) -> tuple[list[float], float | None]:
     """Per chunk: handover -> its partial (ms); and end of audio -> final (ms)."""
-    pcm = bytes(int(seconds * BYTES_PER_SECOND))
+    pcm = bytes(int(seconds * PCM16_BYTES_PER_SECOND))
     hand = _Handover()
     trips: list[float] = []
     final_ms = None
-    source = hand.wrap(paced(chunk_bytes(pcm, CHUNK_MS), BYTES_PER_SECOND))
+    source = hand.wrap(paced(chunk_bytes(pcm, CHUNK_MS), PCM16_BYTES_PER_SECOND))
     async for event in transport.stream(source, RecognitionOptions(word_time_offsets=True)):
         now = time.monotonic()
         if isinstance(event, Partial):
@@ -218,13 +216,13 @@ async def part_echo(seconds: float, streams: int, rounds: int) -> dict[str, Any]
 # --- the real engine ---------------------------------------------------------------------
 
 
-def _clips(sets: list[str], limit: int | None) -> Iterator[tuple[str, str, bytes]]:
+def _clips(speech: Path, sets: list[str], limit: int | None) -> Iterator[tuple[str, str, bytes]]:
     for name in sets:
-        for clip in load_corpus(SPEECH / name)[:limit]:
+        for clip in load_corpus(speech / name)[:limit]:
             yield clip.id, clip.text, float32_to_pcm16(clip.samples())
 
 
-async def part_engine(sets: list[str], limit: int | None) -> dict[str, Any]:
+async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[str, Any]:
     riva = await start_riva(max_streams=8)
     gateway = await start_gateway(str(riva.address), max_sessions=8)
     options = RecognitionOptions(word_time_offsets=True)
@@ -243,7 +241,7 @@ async def part_engine(sets: list[str], limit: int | None) -> dict[str, Any]:
             await asyncio.sleep(3.0)
             idle = (_gateway_cpu(gateway) - idle_before) / 3.0  # CPU seconds per second
             start = time.monotonic()
-            for i, (clip_id, text, pcm) in enumerate(_clips(sets, limit)):
+            for i, (clip_id, text, pcm) in enumerate(_clips(speech, sets, limit)):
                 for path in paths if i % 2 == 0 else paths[::-1]:
                     before, began = _gateway_cpu(gateway), time.monotonic()
                     result = await run_session(
@@ -359,7 +357,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if not args.no_engine:
         sets = [s for s in args.sets.split(",") if s]
-        report["engine"] = await part_engine(sets, args.limit)
+        report["engine"] = await part_engine(args.speech, sets, args.limit)
     if not args.no_echo:
         report["echo"] = await part_echo(args.echo_seconds, args.echo_streams, args.echo_rounds)
     return report
@@ -368,6 +366,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sets", default="jfk,librispeech_mini")
+    parser.add_argument("--speech", type=Path, help="folder of speech sets (ASR_SPEECH_FIXTURES)")
     parser.add_argument("--limit", type=int, help="first N clips of each set")
     parser.add_argument("--echo-seconds", type=float, default=20.0)
     parser.add_argument("--echo-rounds", type=int, default=4, help="alternations of the paths")
@@ -379,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.echo_server:
         return echo_server()
+    if not args.no_engine:
+        try:
+            args.speech = speech_fixtures(args.speech)
+        except FileNotFoundError as exc:
+            parser.error(str(exc))
     report = asyncio.run(measure(args))
     _print(report)
     if args.json:

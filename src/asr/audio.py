@@ -24,6 +24,7 @@ import soxr
 from .errors import AudioFormatError
 
 __all__ = [
+    "PCM16_BYTES_PER_SECOND",
     "TARGET_SAMPLE_RATE",
     "WavHeader",
     "chunk_bytes",
@@ -39,6 +40,9 @@ __all__ = [
 
 TARGET_SAMPLE_RATE = 16_000
 """The rate Riva ASR models (and Whisper) work at."""
+
+PCM16_BYTES_PER_SECOND = TARGET_SAMPLE_RATE * 2
+"""Bytes of one second of mono PCM16 at :data:`TARGET_SAMPLE_RATE`."""
 
 Float32Array = npt.NDArray[np.float32]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,10 @@ import numpy.typing as npt
 
 from ..audio import read_audio, resample
 
-__all__ = ["Clip", "load_corpus", "mix_noise"]
+__all__ = ["Clip", "SPEECH_FIXTURES_ENV", "load_corpus", "mix_noise", "speech_fixtures"]
+
+SPEECH_FIXTURES_ENV = "ASR_SPEECH_FIXTURES"
+"""The environment variable naming the folder that holds the speech sets."""
 
 NoiseKind = Literal["white", "pink"]
 
@@ -29,6 +33,23 @@ class Clip:
         """Mono float32 samples at 16 kHz."""
         samples, rate = read_audio(self.path)
         return resample(samples, rate)
+
+
+def speech_fixtures(folder: str | Path | None = None) -> Path:
+    """The folder of speech sets: ``folder`` if given, else ``$ASR_SPEECH_FIXTURES``.
+
+    Raises:
+        FileNotFoundError: Neither names an existing folder.
+    """
+    chosen = folder if folder is not None else os.environ.get(SPEECH_FIXTURES_ENV)
+    if not chosen:
+        raise FileNotFoundError(
+            f"no speech sets given: pass a folder (--speech) or set {SPEECH_FIXTURES_ENV}"
+        )
+    path = Path(chosen)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such folder of speech sets")
+    return path
 
 
 def load_corpus(folder: str | Path) -> list[Clip]:

@@ -21,7 +21,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..audio import TARGET_SAMPLE_RATE, chunk_bytes, float32_to_pcm16, paced
+from ..audio import (
+    PCM16_BYTES_PER_SECOND,
+    TARGET_SAMPLE_RATE,
+    chunk_bytes,
+    float32_to_pcm16,
+    paced,
+)
 from ..client import RivaASRClient
 from ..errors import ASRError
 from ..events import Final, Partial
@@ -38,8 +44,6 @@ __all__ = [
     "percentile",
     "run_set",
 ]
-
-BYTES_PER_SECOND = TARGET_SAMPLE_RATE * 2
 
 
 class Transport(Protocol):
@@ -146,7 +150,7 @@ class SendClock:
 
     def sent_at(self, ms: int) -> float | None:
         """When the audio up to ``ms`` into the stream had been sent."""
-        index = bisect.bisect_left(self.offsets, ms * BYTES_PER_SECOND // 1000)
+        index = bisect.bisect_left(self.offsets, ms * PCM16_BYTES_PER_SECOND // 1000)
         return self.times[min(index, len(self.times) - 1)] if self.times else None
 
 
@@ -167,7 +171,7 @@ async def run_clip(
     """Stream one clip and measure it; errors are recorded, not raised."""
     pcm = float32_to_pcm16(samples)
     chunks = chunk_bytes(pcm, chunk_ms)
-    source = paced(chunks, BYTES_PER_SECOND) if realtime else _iterate(chunks)
+    source = paced(chunks, PCM16_BYTES_PER_SECOND) if realtime else _iterate(chunks)
     clock = SendClock()
     start = time.monotonic()
     partials, finals = 0, []

@@ -40,7 +40,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from ..audio import TARGET_SAMPLE_RATE
+from ..audio import PCM16_BYTES_PER_SECOND, TARGET_SAMPLE_RATE
 from ..errors import (
     ASRError,
     AudioFormatError,
@@ -68,7 +68,6 @@ __all__ = [
 
 logger = logging.getLogger("asr.evaluation.websocket")
 
-BYTES_PER_SECOND = TARGET_SAMPLE_RATE * 2
 
 # Error codes of the contract (``ErrorCode`` in asr_server.messages) to the exception a
 # gRPC caller would get for the same failure; unknown codes fall back on ``retryable``.
@@ -282,7 +281,7 @@ class WebSocketTransport:
                 ", ".join(dropped),
             )
         rate = (
-            BYTES_PER_SECOND
+            PCM16_BYTES_PER_SECOND
             * (options.sample_rate_hz or TARGET_SAMPLE_RATE)
             // (TARGET_SAMPLE_RATE)
         )
