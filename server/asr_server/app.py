@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 import ssl
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from asr.client import RivaASRClient
 from asr.errors import ResourceExhaustedError
 from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
+from asr.signals import stop_event
 
 from .auth import FailureBackoff, authenticate, bearer, matching_key
 from .capacity import BackendCapacity
@@ -761,11 +761,7 @@ async def serve_forever(
         riva: Riva connection; ``RIVA_*`` when omitted.
         on_ready: Called with the started server (e.g. to print its URL).
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     async with GatewayServer(settings, riva) as server:
         if on_ready is not None:
             on_ready(server)

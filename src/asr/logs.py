@@ -133,10 +133,6 @@ class ContextAdapter(logging.LoggerAdapter[logging.Logger]):
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
 
-    def bind(self, **context: Any) -> ContextAdapter:
-        """A new adapter with ``context`` added."""
-        return ContextAdapter(self.logger, {**(self.extra or {}), **context})
-
 
 def configure_logging(
     level: str = "INFO", fmt: Literal["text", "json"] = "text", *, stream: Any = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import riva.client.proto.health_pb2_grpc as health_grpc
 import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 
 from ..errors import ConfigurationError
+from ..signals import stop_event
 from .endpointer import EndpointParams
 from .engine import Engine, WhisperEngine
 from .health import HealthServicer
@@ -270,13 +270,7 @@ async def _serve(
     host: str, port: int, on_ready: Callable[[str], None] | None, kwargs: dict[str, object]
 ) -> None:
     server = EmbeddedServer(host=host, port=port, **kwargs)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-            pass
+    stop = stop_event()
     bound = await server.start()
     try:
         if on_ready is not None:
