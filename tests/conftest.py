@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from asr.embedded.server import EmbeddedServer
+from asr.evaluation.corpus import Clip, load_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("ASR_SPEECH_FIXTURES", REPO.parent / "shared" / "fixtures" / "speech"))
@@ -26,17 +25,9 @@ def scaled(seconds: float) -> float:
     return seconds * TIMEOUT_FACTOR
 
 
-@dataclass(frozen=True)
-class Clip:
-    path: Path
-    text: str
-
-
 def load_set(name: str) -> list[Clip]:
     """The clips of a shared speech set with their reference transcripts."""
-    folder = SPEECH / name
-    rows = [json.loads(line) for line in (folder / "refs.jsonl").read_text().splitlines() if line]
-    return [Clip(folder / row["audio"], row["text"]) for row in rows]
+    return load_corpus(SPEECH / name)
 
 
 @pytest.fixture(scope="session")
