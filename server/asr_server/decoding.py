@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-import soxr
-
-from asr.audio import TARGET_SAMPLE_RATE, float32_bytes_to_array, float32_to_pcm16, pcm16_to_float32
+from asr.audio import (
+    TARGET_SAMPLE_RATE,
+    StreamResampler,
+    float32_bytes_to_array,
+    float32_to_pcm16,
+    pcm16_to_float32,
+)
 
 __all__ = ["AudioDecoder"]
 
@@ -29,7 +32,7 @@ class AudioDecoder:
     def __init__(self, encoding: Literal["pcm16", "float32"], sample_rate: int) -> None:
         self.encoding = encoding
         self.sample_rate = sample_rate
-        self._stream: soxr.ResampleStream | None = None
+        self._resampler = StreamResampler(self.sample_rate)
 
     def seconds(self, data: bytes) -> float:
         """Duration of a frame of ``data`` bytes."""
@@ -50,19 +53,9 @@ class AudioDecoder:
         else:
             samples = float32_bytes_to_array(data)
         if self.sample_rate != TARGET_SAMPLE_RATE:
-            samples = self._resampler().resample_chunk(samples)
+            samples = self._resampler.process(samples)
         return float32_to_pcm16(samples)
 
     def flush(self) -> bytes:
         """The resampler's tail: call at the end of an utterance so no audio is held back."""
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return b""
-        return float32_to_pcm16(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-
-    def _resampler(self) -> soxr.ResampleStream:
-        if self._stream is None:
-            self._stream = soxr.ResampleStream(
-                self.sample_rate, TARGET_SAMPLE_RATE, 1, dtype="float32", quality="HQ"
-            )
-        return self._stream
+        return float32_to_pcm16(self._resampler.flush())

@@ -26,6 +26,7 @@ from .errors import AudioFormatError
 __all__ = [
     "PCM16_BYTES_PER_SECOND",
     "TARGET_SAMPLE_RATE",
+    "StreamResampler",
     "WavHeader",
     "chunk_bytes",
     "float32_bytes_to_array",
@@ -122,6 +123,41 @@ def resample(
     if from_rate <= 0 or to_rate <= 0:
         raise AudioFormatError(f"sample rates must be positive, got {from_rate} -> {to_rate}")
     return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="HQ"), dtype=np.float32)
+
+
+class StreamResampler:
+    """Resamples a stream chunk by chunk with one libsoxr state, so chunk boundaries do not
+    click as resampling each chunk alone would.
+
+    Args:
+        from_rate: The stream's sample rate.
+        to_rate: The rate wanted.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int = TARGET_SAMPLE_RATE) -> None:
+        if from_rate <= 0 or to_rate <= 0:
+            raise AudioFormatError(f"sample rates must be positive, got {from_rate} -> {to_rate}")
+        self.from_rate, self.to_rate = from_rate, to_rate
+        self._stream: soxr.ResampleStream | None = None
+
+    def process(self, samples: Float32Array, *, last: bool = False) -> Float32Array:
+        """The resampled audio ready so far (``last``: and the tail, ending the stream)."""
+        if self.from_rate == self.to_rate:
+            return samples
+        if self._stream is None:
+            self._stream = soxr.ResampleStream(
+                self.from_rate, self.to_rate, 1, dtype="float32", quality="HQ"
+            )
+        out = self._stream.resample_chunk(samples, last=last)
+        if last:
+            self._stream = None  # the next audio starts a new stream
+        return np.asarray(out, np.float32).reshape(-1)
+
+    def flush(self) -> Float32Array:
+        """The tail held back for the filter; the next audio starts a new stream."""
+        if self._stream is None:
+            return np.zeros(0, np.float32)
+        return self.process(np.zeros(0, np.float32), last=True)
 
 
 def chunk_bytes(

@@ -11,14 +11,18 @@ upload (offline ``Recognize``), including FLAC and Ogg via libsndfile.
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-import soxr
 
-from ..audio import TARGET_SAMPLE_RATE, parse_wav_header, pcm16_to_float32, resample
+from ..audio import (
+    TARGET_SAMPLE_RATE,
+    StreamResampler,
+    parse_wav_header,
+    pcm16_to_float32,
+    resample,
+)
 from ..errors import AudioFormatError
 
 __all__ = [
@@ -88,7 +92,7 @@ class StreamAudioDecoder:
         self.header_seen = False
         self._buffer = b""
         self._sniffing = True
-        self._resampler: Any = None
+        self._resampler: StreamResampler | None = None
 
     def feed(self, data: bytes) -> Float32Array:
         """Decode the next bytes; returns 16 kHz mono samples (possibly none).
@@ -171,15 +175,9 @@ class StreamAudioDecoder:
             else:
                 raw = np.frombuffer(data, "<f4").astype(np.float32)
             samples = raw.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
-        if self.sample_rate == TARGET_SAMPLE_RATE:
-            return samples
         if self._resampler is None:
-            # A streaming resampler: per-chunk resampling would click at every boundary.
-            self._resampler = soxr.ResampleStream(
-                self.sample_rate, TARGET_SAMPLE_RATE, 1, dtype="float32", quality="HQ"
-            )
-        out = self._resampler.resample_chunk(samples, last=final)
-        return np.asarray(out, np.float32).reshape(-1)
+            self._resampler = StreamResampler(self.sample_rate)
+        return self._resampler.process(samples, last=final)
 
 
 _FILE_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM")
