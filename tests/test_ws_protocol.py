@@ -141,7 +141,9 @@ def test_refuse_before_open_is_the_first_message() -> None:
 
 
 def test_config_message_merges_over_query_and_resets_decoder() -> None:
-    session, _ = make({"sample_rate": ["48000"], "language": ["en-GB"]})
+    session, _ = make(
+        {"sample_rate": ["48000"], "language": ["en-GB"]}, min_finalize_audio_seconds=0
+    )
     actions = session.receive_text(json.dumps({"type": "config", "encoding": "float32"}), 0.1)
     [updated] = sent(actions)
     assert isinstance(updated, SessionUpdated) and updated.seq == 1
@@ -368,7 +370,7 @@ def test_empty_final_for_silence_is_dropped() -> None:
 
 
 def test_finalize_flushes_only_when_audio_was_sent() -> None:
-    session, _ = make()
+    session, _ = make(min_finalize_audio_seconds=0)
     assert session.receive_text('{"type": "finalize"}', 0.1) == []
     feed(session)
     assert session.receive_text('{"type": "finalize"}', 0.2) == [FinishUtterance()]

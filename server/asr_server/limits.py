@@ -28,9 +28,22 @@ class Limits(BaseModel):
             stalls deliver audio in bursts).
         max_outbound_bytes: Messages waiting to be written to a client that does not read
             them; beyond this the session is closed with ``client_too_slow``.
-        final_timeout_seconds: How long Riva may take to deliver the final of an utterance
-            after ``finalize``/``end`` (or a shutdown) before the session is closed with
-            ``backend_unavailable``: a stalled backend ends in an error, not a hang.
+        final_timeout_seconds: How long Riva may go without any progress (no response
+            at all: partial, final, or one without transcript) while it owes an answer,
+            after ``finalize`` until it has processed the forced end and after ``end``
+            (or a shutdown) until its last final, before the session is closed with
+            ``backend_unavailable``. A slow backend that keeps answering is waited for;
+            a stalled one ends in an error, not a hang.
+        min_finalize_audio_seconds: Audio that must arrive after one forced endpoint
+            (or the session start) before ``finalize`` forces the next. An earlier
+            ``finalize`` is not applied while audio goes on (it flows into the utterance
+            in progress, which ends at its next endpoint); only if no audio follows for
+            half a second (push-to-talk released) is the cut made then. The client gets
+            a ``finalize_too_frequent`` warning, once.
+            Whisper decodes each cut piece alone and garbles the words at every cut:
+            measured with tiny.en on JFK and six LibriSpeech clips, cuts every 0.5 s
+            give WER 0.71, every 1 s 0.37, every 2 s 0.16, every 4 s 0.11, against 0.06
+            without. 0 applies every ``finalize``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,6 +57,7 @@ class Limits(BaseModel):
     burst_seconds: float = Field(default=5.0, ge=0.0)
     max_outbound_bytes: int = Field(default=1024 * 1024, ge=1024)
     final_timeout_seconds: float = Field(default=10.0, gt=0)
+    min_finalize_audio_seconds: float = Field(default=4.0, ge=0)
 
     def info(self) -> LimitsInfo:
         """The limits as announced to a client in ``session.begin``."""

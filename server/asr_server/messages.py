@@ -282,6 +282,12 @@ class WarningCode(StrEnum):
     """Audio arrives faster than real time and the burst allowance is half spent."""
     CONFIG_IGNORED = "config_ignored"
     """A ``config`` message came after audio; the configuration did not change."""
+    FINALIZE_TOO_FREQUENT = "finalize_too_frequent"
+    """A ``finalize`` came less than ``min_finalize_audio_seconds`` (4 s) of audio after
+    the previous forced endpoint (or the session start): cutting speech that often garbles
+    it. While audio goes on it is not applied (the audio flows into the utterance in
+    progress, nothing is dropped); if no audio follows for 0.5 s, the cut is made then.
+    Sent once."""
     IGNORED_AFTER_END = "ignored_after_end"
     """A message came after ``end`` (or after ``server_shutting_down``); it was ignored."""
     SERVER_SHUTTING_DOWN = "server_shutting_down"
@@ -416,8 +422,9 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.BACKEND_UNAVAILABLE: ErrorSpec(
         CloseCode.BACKEND_UNAVAILABLE,
         True,
-        "Riva is unreachable, overloaded, dropped the stream, or did not deliver a final "
-        "within `final_timeout_seconds` of `finalize`/`end` (stalled)",
+        "Riva is unreachable, overloaded, dropped the stream, or showed no progress (no "
+        "response at all) for `final_timeout_seconds` while it owed one after "
+        "`finalize`/`end` (stalled)",
     ),
     ErrorCode.BACKEND_ERROR: ErrorSpec(
         CloseCode.BACKEND_ERROR,

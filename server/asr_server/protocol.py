@@ -25,7 +25,7 @@ from asr.errors import (
     ResourceExhaustedError,
     TransientError,
 )
-from asr.events import Final, Partial, Word
+from asr.events import Final, Partial, Progress, Word
 from asr.options import RecognitionOptions
 
 from .decoding import AudioDecoder
@@ -77,6 +77,14 @@ _CLIENT_TYPES = frozenset({"config", "finalize", "keepalive", "end"})
 GOING_AWAY = 1001
 """RFC 6455 close code of a session ended by a server shutdown."""
 
+_PCM16_BYTES_PER_SECOND = 16_000 * 2
+_CUT_TOLERANCE = 0.01
+"""Seconds: Riva's ``audio_processed`` is a float32 on the wire."""
+_AUDIO_PAUSE = 0.5
+"""Seconds without audio after a too-early ``finalize`` that apply it after all: the
+client stopped sending (push-to-talk released), so the cut ends the speech sent and
+cannot fall inside a word that goes on."""
+
 
 # --- actions -------------------------------------------------------------------------
 
@@ -104,7 +112,7 @@ class ForwardAudio:
 
 @dataclass(frozen=True, slots=True)
 class FinishUtterance:
-    """End the current Riva stream so that it flushes its final; later audio opens a new one."""
+    """Force an end of utterance in the Riva stream after the audio forwarded so far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,14 +282,21 @@ class Session:
         self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
         self._backend_started = False
         self._utterance_has_audio = False
+        # 16 kHz PCM16 bytes forwarded to Riva, and where (seconds) the last forced end
+        # of utterance was put: the clock of the finalize rate rule and of the stall check.
+        self._forwarded = 0
+        self._last_cut = 0.0
+        self._deferred_cut: float | None = None
+        """Clock reading of a too-early ``finalize`` with no audio since."""
         self._warned: set[WarningCode] = set()
         # Transcript assembly, in seconds of session audio.
         self._in_speech = False
         self._utterance_start = 0.0
         self._finals: list[str] = []
-        # Calls to Riva whose audio was ended (finalize/end) but which have not finished,
-        # and since when Riva has shown no progress on them: a stall detector.
-        self._finishing = 0
+        # A stall detector: while Riva owes an answer (a forced end it has not yet shown
+        # to have processed, or the finals after ``end``), since when it has shown no
+        # progress at all (no response of any kind).
+        self._cut_pending: float | None = None
         self._waiting_since: float | None = None
         self._going_away = False
         self._shutdown_deadline: float | None = None
@@ -397,27 +412,35 @@ class Session:
         if not self._backend_started:
             self._backend_started = True
             actions.append(StartBackend(self.config.recognition_options()))
+        self._deferred_cut = None  # audio goes on: the early finalize merges into it
         if pcm:
+            self._forwarded += len(pcm)
             actions.append(ForwardAudio(pcm))
         self._utterance_has_audio = True
         return actions
 
     def backend_event(
-        self, event: Partial | Final, *, offset: float, forced: bool, now: float
+        self, event: Partial | Final | Progress, *, offset: float, forced: bool, now: float
     ) -> list[Action]:
-        """A result from Riva.
+        """A response from Riva: a result, or a :class:`~asr.events.Progress` without one.
 
         Args:
             event: The result, with times relative to its own gRPC stream.
             offset: Seconds of session audio sent before that stream began.
-            forced: The stream's audio had been ended (``finalize``/``end``) before it.
+            forced: A final that ends an utterance cut by ``finalize``, or any result
+                after ``end``.
             now: Clock reading.
         """
         if self.state is State.CLOSED:
             return []
-        # Results do not count as client activity, but they are progress of the backend.
-        if self._waiting_since is not None:
-            self._waiting_since = now
+        # Responses do not count as client activity, but any of them is progress of the
+        # backend; one that has processed audio up to the last forced cut answers it.
+        reached = offset + event.audio_processed
+        if self._cut_pending is not None and reached >= self._cut_pending - _CUT_TOLERANCE:
+            self._cut_pending = None
+        self._progress(now)
+        if isinstance(event, Progress):
+            return []
         if isinstance(event, Partial):
             return self._on_partial(event, offset)
         return self._on_final(event, offset, forced)
@@ -437,18 +460,13 @@ class Session:
         """One gRPC call of the relay finished (its results were all delivered).
 
         Args:
-            forced: The call's audio had been ended by :class:`FinishUtterance` or
-                :class:`EndAudio`.
+            forced: The call's audio had been ended by :class:`EndAudio`.
             now: Clock reading.
         """
+        del forced
         if self.state is State.CLOSED:
             return []
-        if forced and self._finishing:
-            self._finishing -= 1
-        if self._finishing or self.state is State.DRAINING:
-            self._waiting_since = now
-        else:
-            self._waiting_since = None
+        self._progress(now)
         return []
 
     def shutdown(self, now: float, timeout: float) -> list[Action]:
@@ -491,8 +509,8 @@ class Session:
         ):
             return self.refuse(
                 ErrorCode.BACKEND_UNAVAILABLE,
-                "speech recognition backend: no final within "
-                f"{self.limits.final_timeout_seconds:g} s of the end of the audio (stalled)",
+                "speech recognition backend: no progress for "
+                f"{self.limits.final_timeout_seconds:g} s while a final was owed (stalled)",
             )
         if now >= self._started + self.limits.max_session_seconds:
             return self.refuse(
@@ -506,6 +524,12 @@ class Session:
                 ErrorCode.IDLE_TIMEOUT,
                 f"no message for {self.limits.idle_timeout_seconds} s",
             )
+        if (
+            self._deferred_cut is not None
+            and self.state is State.OPEN
+            and now >= self._deferred_cut + _AUDIO_PAUSE
+        ):
+            return self._cut(now)
         return []
 
     def deadline(self) -> float | None:
@@ -517,15 +541,20 @@ class Session:
             deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
         if self._shutdown_deadline is not None:
             deadline = min(deadline, self._shutdown_deadline)
+        if self._deferred_cut is not None and self.state is State.OPEN:
+            deadline = min(deadline, self._deferred_cut + _AUDIO_PAUSE)
         return deadline
 
     def backend_deadline(self) -> float | None:
         """When Riva's overdue final makes :meth:`tick` fail the session, or ``None`` when
         no final is owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`.
 
-        A final is owed after ``finalize``, ``end`` or a shutdown until the gRPC call
-        finishes; every result in between restarts the wait, so only a backend that stops
-        answering altogether (stalled) is failed, with ``backend_unavailable``.
+        An answer is owed after ``finalize`` until Riva shows it processed the forced end
+        (a response whose ``audio_processed`` reaches it), and after ``end`` or a shutdown
+        until the gRPC call finishes. Every response in between (partial, final, or one
+        without transcript) restarts the wait: a slow backend that keeps answering is
+        waited for, only one that shows no progress at all (stalled) is failed, with
+        ``backend_unavailable``.
         """
         if self.state is State.CLOSED or self._waiting_since is None:
             return None
@@ -553,19 +582,38 @@ class Session:
     def _finish_utterance(self, now: float) -> list[Action]:
         if not self._utterance_has_audio:
             return []
+        at = self._forwarded / _PCM16_BYTES_PER_SECOND
+        minimum = self.limits.min_finalize_audio_seconds
+        if at - self._last_cut < minimum:
+            # Cutting speech that often garbles it (the backend decodes each piece
+            # alone). If audio goes on, it goes into the utterance in progress (nothing
+            # is lost); if it stops for _AUDIO_PAUSE, the cut is made then (tick).
+            self._deferred_cut = now
+            return self._warn_once(
+                WarningCode.FINALIZE_TOO_FREQUENT,
+                f"'finalize' less than {minimum:g} s of audio after the previous forced "
+                "endpoint (or the session start) is not applied while audio goes on: the "
+                "utterance continues until its next endpoint",
+            )
+        return self._cut(now)
+
+    def _cut(self, now: float) -> list[Action]:
+        self._deferred_cut = None
         self._utterance_has_audio = False
-        self._finishing += 1
-        if self._waiting_since is None:
-            self._waiting_since = now
         actions: list[Action] = []
         tail = self._decoder.flush()
         if tail:
+            self._forwarded += len(tail)
             actions.append(ForwardAudio(tail))
+        self._last_cut = self._cut_pending = self._forwarded / _PCM16_BYTES_PER_SECOND
+        if self._waiting_since is None:
+            self._waiting_since = now
         actions.append(FinishUtterance())
         return actions
 
     def _on_end(self, now: float) -> list[Action]:
         self.state = State.DRAINING
+        self._deferred_cut = None  # ending the audio finalises it anyway
         if not self._backend_started:
             return self._end_session()
         if self._waiting_since is None:
@@ -640,6 +688,11 @@ class Session:
         return actions
 
     # -- helpers ----------------------------------------------------------------------
+
+    def _progress(self, now: float) -> None:
+        """Riva showed progress: restart the stall wait while it still owes an answer."""
+        owed = self._cut_pending is not None or self.state is State.DRAINING
+        self._waiting_since = now if owed else None
 
     def _envelope(self) -> dict[str, Any]:
         seq = self._seq

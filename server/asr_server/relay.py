@@ -1,26 +1,39 @@
-"""One session's audio to Riva over gRPC, one stream per utterance segment.
+"""One session's audio to Riva over one gRPC ``StreamingRecognize`` call.
 
-Riva has no "force endpoint" request, so ``finalize`` ends the current
-``StreamingRecognize`` call (its audio iterator finishes and Riva flushes the utterance
-as a final) and the next audio opens a new call. Results carry the offset of their call in
-session audio, so times stay relative to the session start. Calls run one after another:
-every result of a call is delivered before any result of the next.
+``finalize`` does not end the call: the relay puts Riva's own forced end of utterance in
+its place in the audio (a request with ``runtime_config`` ``{"force_eou": "true"}``, Riva
+2.27, sent by the client for an :class:`asr.EndOfUtterance`), and the same call goes on
+with the next audio. Riva finalises the utterance after the audio before the marker and
+keeps every later sample for the next one, so nothing is lost at the seam. (Before, Riva
+having no such request in older versions, ``finalize`` ended the call and the next audio
+opened a new one.) ``end`` ends the call's audio; the call finishes after the last final.
+
+All times therefore count from the session start: the ``offset`` of every result is 0.
+The client is asked for :class:`asr.events.Progress` too (responses without transcript),
+which the session's stall detector counts as signs of life.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 
 from asr.client import RivaASRClient
-from asr.events import Final, Partial
+from asr.events import Final, Partial, Progress
+from asr.markers import AudioItem, EndOfUtterance
 from asr.options import RecognitionOptions
 
-__all__ = ["RelayEvent", "RivaRelay", "StreamEnded", "StreamStarted"]
+__all__ = ["BYTES_PER_SECOND", "RelayEvent", "RivaRelay", "StreamEnded", "StreamStarted"]
 
-_BYTES_PER_SECOND = 16_000 * 2  # 16 kHz mono PCM16, what the relay is fed
+BYTES_PER_SECOND = 16_000 * 2
+"""16 kHz mono PCM16, what the relay is fed."""
+
+_CUT_TOLERANCE = 0.01
+"""Seconds within which a final's ``audio_processed`` names a forced cut: Riva reports a
+forced final at the cut (``audio_processed`` is a float32 on the wire)."""
 
 
 class _Mark(Enum):
@@ -33,12 +46,14 @@ class RelayEvent:
     """A Riva result and where its gRPC call sits in the session.
 
     Attributes:
-        event: The result; its times count from the start of its call.
-        offset: Seconds of session audio sent before its call began.
-        forced: The call's audio had been ended by ``finalize``/``end`` before the result.
+        event: The result (or a response without transcript); times count from the
+            start of its call.
+        offset: Seconds of session audio sent before its call began (0: one call).
+        forced: A final that ends an utterance cut by ``finalize``, or any result after
+            ``end``.
     """
 
-    event: Partial | Final
+    event: Partial | Final | Progress
     offset: float
     forced: bool
 
@@ -61,7 +76,7 @@ class StreamEnded:
     Attributes:
         index: The call's index; ``None`` for a ``finalize`` that found no call open
             (nothing to wait for).
-        forced: Its audio had been ended by ``finish_utterance``/``end``.
+        forced: Its audio had been ended by :meth:`RivaRelay.end`.
     """
 
     index: int | None
@@ -73,7 +88,7 @@ class RivaRelay:
 
     Args:
         client: The shared Riva client (one channel and breaker for the server).
-        options: Recognition options for every call of this session.
+        options: Recognition options for the session's call.
     """
 
     def __init__(self, client: RivaASRClient, options: RecognitionOptions) -> None:
@@ -81,64 +96,64 @@ class RivaRelay:
         self._options = options
         self._queue: asyncio.Queue[bytes | _Mark] = asyncio.Queue()
         self._sent_bytes = 0
-        self._calls = 0
+        self._cuts: deque[float] = deque()
+        self._ended = False
 
     def feed(self, pcm16: bytes) -> None:
-        """Queue audio for the current call (a new call opens if none is running)."""
+        """Queue audio for the call (it opens with the first audio)."""
         if pcm16:
             self._queue.put_nowait(pcm16)
 
     def finish_utterance(self) -> None:
-        """End the current call after the audio queued so far."""
+        """Force an end of utterance after the audio queued so far; the call goes on."""
         self._queue.put_nowait(_Mark.FINISH)
 
     def end(self) -> None:
-        """No more audio: :meth:`events` ends after the last call's results."""
+        """No more audio: :meth:`events` ends after the call's last results."""
         self._queue.put_nowait(_Mark.END)
 
     async def events(self) -> AsyncIterator[RelayEvent | StreamStarted | StreamEnded]:
-        """Results of every call, in order, until :meth:`end`, each call's between its
-        :class:`StreamStarted` and :class:`StreamEnded`.
+        """The call's results, in order, between :class:`StreamStarted` and
+        :class:`StreamEnded`, until :meth:`end`.
 
         Raises:
-            asr.errors.ASRError: A call failed (after the client's own retries).
+            asr.errors.ASRError: The call failed (after the client's own retries).
         """
+        first = await self._queue.get()
+        while isinstance(first, _Mark):  # no audio yet: nothing to open a call for
+            if first is _Mark.END:
+                return
+            yield StreamEnded(None, forced=True)
+            first = await self._queue.get()
+        yield StreamStarted(0)
+        stream = self._client.stream(self._audio(first), self._options, progress=True)
+        async for event in stream:
+            forced = self._ended or (
+                isinstance(event, Final) and self._is_cut(event.audio_processed)
+            )
+            yield RelayEvent(event, 0.0, forced=forced)
+        yield StreamEnded(0, forced=self._ended)
+
+    async def _audio(self, first: bytes) -> AsyncIterator[AudioItem]:
+        item: bytes | _Mark = first
         while True:
-            item = await self._queue.get()
             if item is _Mark.END:
+                self._ended = True
                 return
             if item is _Mark.FINISH:
-                yield StreamEnded(None, forced=True)  # nothing in flight to finish
-                continue
-            offset = self._sent_bytes / _BYTES_PER_SECOND
-            index, self._calls = self._calls, self._calls + 1
-            call = _Call(self, item)
-            yield StreamStarted(index)
-            async for event in self._client.stream(call.audio(), self._options):
-                yield RelayEvent(event, offset, forced=call.closed)
-            yield StreamEnded(index, forced=call.closed)
-            if call.ended:
-                return
+                self._cuts.append(self._sent_bytes / BYTES_PER_SECOND)
+                yield EndOfUtterance()
+            else:
+                assert isinstance(item, bytes)
+                self._sent_bytes += len(item)
+                yield item
+            item = await self._queue.get()
 
-
-class _Call:
-    """The audio of one gRPC call: from ``first`` up to the next mark in the queue."""
-
-    def __init__(self, relay: RivaRelay, first: bytes) -> None:
-        self._relay = relay
-        self._first = first
-        self.closed = False
-        self.ended = False
-
-    async def audio(self) -> AsyncIterator[bytes]:
-        relay = self._relay
-        chunk = self._first
-        while True:
-            yield chunk
-            relay._sent_bytes += len(chunk)
-            item = await relay._queue.get()
-            if isinstance(item, _Mark):
-                self.closed = True
-                self.ended = item is _Mark.END
-                return
-            chunk = item
+    def _is_cut(self, audio_processed: float) -> bool:
+        """Whether a final reports a forced cut (and forget that cut and the earlier ones,
+        which found no speech)."""
+        if not any(abs(audio_processed - cut) <= _CUT_TOLERANCE for cut in self._cuts):
+            return False
+        while self._cuts and self._cuts[0] <= audio_processed + _CUT_TOLERANCE:
+            self._cuts.popleft()
+        return True
