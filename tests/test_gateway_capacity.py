@@ -29,11 +29,11 @@ FAST_FAILURE = {"retry_attempts": 1}  # a refused stream is not retried for seco
 def test_learned_capacity_and_its_probe() -> None:
     capacity = BackendCapacity(probe_seconds=30)
     assert capacity.limit(0.0) is None and capacity.admits(100, 0.0)
-    capacity.exhausted(open_sessions=3, now=10.0)
+    capacity.exhausted(open_streams=3, now=10.0)
     assert capacity.limit(10.0) == 2
     assert not capacity.admits(2, 20.0) and capacity.admits(1, 20.0)
     assert capacity.limit(40.0) == 3  # one more after probe_seconds without a refusal
-    capacity.exhausted(open_sessions=3, now=41.0)
+    capacity.exhausted(open_streams=3, now=41.0)
     assert capacity.limit(41.0) == 2
     assert BackendCapacity(5).limit(0.0) == 5
 

@@ -242,6 +242,11 @@ class GatewayServer:
         raise RuntimeError("the server has no listening socket")
 
     @property
+    def riva_streams(self) -> int:
+        """Riva streams the sessions hold now (a stream refused as exhausted included)."""
+        return sum(len(connection.open_streams) for connection in self._connections)
+
+    @property
     def base_url(self) -> str:
         """``http(s)://host:port`` of the demo page and probes."""
         scheme = "https" if self.settings.tls else "http"
@@ -509,7 +514,7 @@ class _Connection:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop = asyncio.get_running_loop()
         self._clock = ArrivalClock()
-        self._open_streams: set[int] = set()
+        self.open_streams: set[int] = set()
         self._current_stream: int | None = None
         self._partial_seen = False
         self._close_code: int | None = None
@@ -557,8 +562,8 @@ class _Connection:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            self._metrics.active_streams.dec(len(self._open_streams))
-            self._open_streams.clear()
+            self._metrics.active_streams.dec(len(self.open_streams))
+            self.open_streams.clear()
             self.trace.end(audio_seconds=self._session.audio_seconds, close_code=self._close_code)
 
     async def _next(self) -> _Input | None:
@@ -600,23 +605,23 @@ class _Connection:
         if isinstance(item, _BackendFailed):
             self._log.warning("backend failed: %r", item.error)
             if isinstance(item.error, ResourceExhaustedError):
-                self._server.capacity.exhausted(self._server.active_sessions, now)
+                self._server.capacity.exhausted(self._server.riva_streams, now)
             self.trace.failed(item.error)
             return session.backend_failed(item.error, now)
         assert isinstance(item, _BackendDone)
         return session.backend_done(now)
 
     def _stream_started(self, index: int) -> None:
-        self._open_streams.add(index)
+        self.open_streams.add(index)
         self._current_stream = index
         self._metrics.active_streams.inc()
         self.trace.stream_started(index)
         self._log.debug("riva stream opened", extra={"stream_id": self._stream_id(index)})
 
     def _stream_ended(self, index: int | None) -> None:
-        if index is None or index not in self._open_streams:
+        if index is None or index not in self.open_streams:
             return
-        self._open_streams.discard(index)
+        self.open_streams.discard(index)
         self._metrics.active_streams.dec()
         self.trace.stream_ended(index)
         self._log.debug("riva stream closed", extra={"stream_id": self._stream_id(index)})

@@ -6,10 +6,11 @@ a refusal at the door (``too_many_sessions`` before ``session.begin``), which a 
 retry elsewhere or later without having lost audio.
 
 Riva does not announce its stream limit, so unless it is configured it is learned: when a
-stream is refused as exhausted while ``n`` sessions are open, the backend holds ``n - 1``.
-Capacity can grow (a scaled-up NIM, other clients leaving), so a learned limit rises by one
-every ``probe_seconds`` without a refusal; the session that finds the new edge is the only
-one that fails after admission.
+stream is refused as exhausted while ``n`` streams are open (the refused one included),
+the backend holds ``n - 1``. Capacity can grow (a scaled-up NIM, other clients leaving), so
+a learned limit rises by one every ``probe_seconds`` without a refusal; while the backend
+stays full, the session that probes the edge is the one that fails after admission, one
+per probe. Configure the limit to have none.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class BackendCapacity:
             backend can take more.
     """
 
-    def __init__(self, configured: int | None = None, *, probe_seconds: float = 30.0) -> None:
+    def __init__(self, configured: int | None = None, *, probe_seconds: float = 60.0) -> None:
         self.configured = configured
         self.probe_seconds = probe_seconds
         self._learned: int | None = None
@@ -46,9 +47,9 @@ class BackendCapacity:
         limit = self.limit(now)
         return limit is None or open_sessions < limit
 
-    def exhausted(self, open_sessions: int, now: float) -> None:
-        """The backend refused a stream while ``open_sessions`` sessions (the refused one
+    def exhausted(self, open_streams: int, now: float) -> None:
+        """The backend refused a stream while ``open_streams`` streams (the refused one
         included) were open."""
         if self.configured is None:
-            self._learned = max(1, open_sessions - 1)
+            self._learned = max(1, open_streams - 1)
             self._learned_at = now
