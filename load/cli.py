@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from .ramp import SPEECH, Criteria, LoadConfig, run_load
+from .clips import DEFAULT_SET, speech_set
+from .config import RAMP_LEVELS, Criteria, LoadConfig
+from .ramp import run_load
 from .report import to_markdown, write_reports
 from .soak import DEFAULT_LEVELS, SoakConfig, run_soak
 from .soak_figures import Tolerance
@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stagger", type=float, default=1.0, help="seconds between user starts")
     p.add_argument("--clips-per-session", type=int, default=2)
     p.add_argument(
-        "--clips", type=Path, help="speech set (default: $ASR_SPEECH_FIXTURES/librispeech_mini)"
+        "--speech", type=Path, help="folder of speech sets (default: $ASR_SPEECH_FIXTURES)"
     )
+    p.add_argument("--clips", type=Path, help=f"speech set (default: SPEECH/{DEFAULT_SET})")
     p.add_argument("--max-clip-seconds", type=float, default=12.0)
     p.add_argument("--max-final-p95-ms", type=float, default=2500.0)
     p.add_argument("--max-error-rate", type=float, default=0.0)
@@ -83,20 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _clips(args: argparse.Namespace) -> Path:
-    if args.clips is not None:
-        return Path(args.clips)
-    if args.soak:
-        fixtures = os.environ.get("ASR_SPEECH_FIXTURES")
-        if not fixtures:
-            raise ValueError("--soak needs --clips DIR or ASR_SPEECH_FIXTURES")
-        return Path(fixtures) / "librispeech_mini"
-    return SPEECH / "librispeech_mini"
-
-
-def _soak(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    config = SoakConfig(
-        clips_dir=_clips(args),
+def _soak_config(args: argparse.Namespace) -> SoakConfig:
+    return SoakConfig(
+        clips_dir=speech_set(args.clips, args.speech),
         levels=args.levels or DEFAULT_LEVELS,
         duration_seconds=args.duration,
         kill_riva=not args.no_kill,
@@ -111,34 +101,15 @@ def _soak(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
             rss_mb=args.rss_tolerance_mb, fds=args.fd_tolerance, threads=args.thread_tolerance
         ),
     )
-    report = asyncio.run(run_soak(config, progress))
-    for path in write_soak_reports(report, args.out):
-        print(f"wrote {path}", file=sys.stderr)
-    print(soak_summary(report))
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the load tool (or the soak with ``--soak``); 0 when it ran, 2 on a bad target,
-    bad options or a server that did not start."""
-    args = _parser().parse_args(argv)
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    if args.soak:
-        try:
-            return _soak(args, progress)
-        except (ValueError, RuntimeError) as exc:
-            print(f"load: {exc}", file=sys.stderr)
-            return 2
-    config = LoadConfig(
+def _load_config(args: argparse.Namespace) -> LoadConfig:
+    return LoadConfig(
+        clips_dir=speech_set(args.clips, args.speech),
         modes=("websocket", "grpc") if args.mode == "both" else (args.mode,),
-        levels=args.levels or (1, 2, 3, 4, 6, 8),
+        levels=args.levels or RAMP_LEVELS,
         stagger_seconds=args.stagger,
         clips_per_session=args.clips_per_session,
-        clips_dir=_clips(args),
         max_clip_seconds=args.max_clip_seconds,
         criteria=Criteria(
             max_final_p95_ms=args.max_final_p95_ms,
@@ -155,13 +126,30 @@ def main(argv: list[str] | None = None) -> int:
         ws_url=args.ws_url,
         allow_remote=args.allow_remote,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load tool (or the soak with ``--soak``); 0 when it ran, 2 on a bad target,
+    bad options, missing speech sets or a server that did not start."""
+    args = _parser().parse_args(argv)
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
     try:
-        report = asyncio.run(run_load(config, progress))
-    except (ValueError, RuntimeError) as exc:
+        if args.soak:
+            report = asyncio.run(run_soak(_soak_config(args), progress))
+        else:
+            report = asyncio.run(run_load(_load_config(args), progress))
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
-    for path in write_reports(report, args.out):
+    write = write_soak_reports if args.soak else write_reports
+    for path in write(report, args.out):
         print(f"wrote {path}", file=sys.stderr)
-    if not args.quiet:
+    if args.soak:
+        print(soak_summary(report))
+    elif not args.quiet:
         print(to_markdown(report))
     return 0

@@ -1,4 +1,4 @@
-"""Server subprocesses and their CPU time and memory, read from ``/proc``.
+"""Server subprocesses and their CPU time and memory, read through :mod:`psutil`.
 
 Each server runs in its own process so that the CPU it uses is its own: the embedded Riva
 server is ``python -m asr riva-local --port 0`` (it prints ``asr riva-local: serving on
@@ -20,57 +20,35 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 __all__ = [
+    "CpuWindow",
     "ProcSample",
-    "Resources",
     "ServerProcess",
     "read_proc",
-    "read_resources",
     "start_gateway",
     "start_riva",
     "start_serve",
 ]
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True, slots=True)
 class ProcSample:
-    """One reading of a process: CPU seconds so far (user + system) and resident memory."""
+    """One reading of a process: CPU seconds so far (user + system), resident memory, open
+    file descriptors and threads. Leaks of sockets, streams or threads show as counts that
+    do not come back down."""
 
     cpu_seconds: float
-    rss_bytes: int
-    threads: int
-
-
-def read_proc(pid: int) -> ProcSample | None:
-    """``/proc/PID/stat`` of a live process; ``None`` once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name may hold spaces and parentheses: split after the last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    threads, rss_pages = int(fields[17]), int(fields[21])
-    return ProcSample((utime + stime) / _CLOCK_TICKS, rss_pages * _PAGE, threads)
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """What a process holds: resident memory, open file descriptors, threads (tasks).
-
-    Read from ``/proc/PID/statm``, ``/proc/PID/fd`` and ``/proc/PID/task`` at one moment;
-    leaks of sockets, streams or threads show here as counts that do not come back down.
-    """
-
     rss_bytes: int
     fds: int
     threads: int
 
     def as_dict(self) -> dict[str, float | int]:
+        """Memory in MB, fds and threads (what the soak compares against its baseline)."""
         return {
             "rss_mb": round(self.rss_bytes / 2**20, 1),
             "fds": self.fds,
@@ -78,15 +56,20 @@ class Resources:
         }
 
 
-def read_resources(pid: int) -> Resources | None:
-    """The :class:`Resources` of a live process; ``None`` once it is gone."""
+def read_proc(pid: int) -> ProcSample | None:
+    """A live process's :class:`ProcSample`; ``None`` once it is gone."""
     try:
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
-        threads = len(os.listdir(f"/proc/{pid}/task"))
-    except (FileNotFoundError, ProcessLookupError):
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            cpu = proc.cpu_times()
+            return ProcSample(
+                cpu_seconds=cpu.user + cpu.system,
+                rss_bytes=proc.memory_info().rss,
+                fds=proc.num_fds(),
+                threads=proc.num_threads(),
+            )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):  # ZombieProcess included
         return None
-    return Resources(rss_pages * _PAGE, fds, threads)
 
 
 class ServerProcess:
@@ -169,15 +152,12 @@ class ServerProcess:
             pass
 
     def sample(self) -> ProcSample | None:
-        """CPU time and memory now; also tracks the peak resident memory."""
-        sample = read_proc(self.pid) if self._proc is not None else None
+        """CPU time, memory, fds and threads now (:func:`read_proc`); also tracks the peak
+        resident memory. ``None`` once the process has exited."""
+        sample = read_proc(self.pid) if self.running else None
         if sample is not None:
             self.peak_rss = max(self.peak_rss, sample.rss_bytes)
         return sample
-
-    def resources(self) -> Resources | None:
-        """Memory, open fds and threads now (:func:`read_resources`)."""
-        return read_resources(self.pid) if self.running else None
 
     @property
     def running(self) -> bool:
@@ -226,47 +206,32 @@ class ServerProcess:
         return False
 
 
-async def start_riva(*, max_streams: int, port: int = 0, timeout: float = 120.0) -> ServerProcess:
-    """``asr riva-local`` on 127.0.0.1 (``port`` 0: a free one), at most ``max_streams``."""
-    server = ServerProcess(
-        "riva",
-        [
-            sys.executable,
-            "-m",
-            "asr",
-            "riva-local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--max-streams",
-            str(max_streams),
-        ],
-        r"serving on (\S+)",
-    )
+def _python(module: str, *args: str, **options: object) -> list[str]:
+    """``python -m module ARGS --option value ...``; ``max_streams`` becomes
+    ``--max-streams``."""
+    argv = [sys.executable, "-m", module, *args]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+async def _started(server: ServerProcess, timeout: float) -> ServerProcess:
     await server.start(timeout)
     return server
+
+
+async def start_riva(*, max_streams: int, port: int = 0, timeout: float = 120.0) -> ServerProcess:
+    """``asr riva-local`` on 127.0.0.1 (``port`` 0: a free one), at most ``max_streams``."""
+    argv = _python("asr", "riva-local", host=HOST, port=port, max_streams=max_streams)
+    return await _started(ServerProcess("riva", argv, r"serving on (\S+)"), timeout)
 
 
 async def start_gateway(
     riva_uri: str, *, max_sessions: int, timeout: float = 60.0
 ) -> ServerProcess:
     """The WebSocket server (plain ws:// on 127.0.0.1, a free port) in front of ``riva_uri``."""
-    server = ServerProcess(
-        "gateway",
-        [
-            sys.executable,
-            "-m",
-            "load.gateway",
-            "--riva",
-            riva_uri,
-            "--max-sessions",
-            str(max_sessions),
-        ],
-        r"serving on (\S+)",
-    )
-    await server.start(timeout)
-    return server
+    argv = _python("load.gateway", riva=riva_uri, max_sessions=max_sessions)
+    return await _started(ServerProcess("gateway", argv, r"serving on (\S+)"), timeout)
 
 
 async def start_serve(riva_uri: str, *, max_sessions: int, timeout: float = 60.0) -> ServerProcess:
@@ -279,23 +244,11 @@ async def start_serve(riva_uri: str, *, max_sessions: int, timeout: float = 60.0
     """
     server = ServerProcess(
         "gateway",
-        [
-            sys.executable,
-            "-m",
-            "asr",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--server",
-            riva_uri,
-        ],
+        _python("asr", "serve", host=HOST, port=0, server=riva_uri),
         r"API on (http://\S+)",
         env={"ASR_SERVER_LIMITS__MAX_SESSIONS": str(max_sessions)},
     )
-    await server.start(timeout)
-    return server
+    return await _started(server, timeout)
 
 
 class CpuWindow:
@@ -318,14 +271,16 @@ class CpuWindow:
             cpu = after.cpu_seconds - before.cpu_seconds
             out[s.name] = {
                 "cpu_seconds": round(cpu, 3),
-                "cpu_percent_of_core": round(100 * cpu / wall, 1) if wall else 0.0,
+                "cpu_percent_of_core": _share(cpu, wall),
                 "rss_mb": round(after.rss_bytes / 2**20, 1),
                 "peak_rss_mb": round(s.peak_rss / 2**20, 1),
                 "threads": after.threads,
             }
         cpu = time.process_time() - self.self_cpu
-        out["load_tool"] = {
-            "cpu_seconds": round(cpu, 3),
-            "cpu_percent_of_core": round(100 * cpu / wall, 1) if wall else 0.0,
-        }
+        out["load_tool"] = {"cpu_seconds": round(cpu, 3), "cpu_percent_of_core": _share(cpu, wall)}
         return out
+
+
+def _share(cpu: float, wall: float) -> float:
+    """CPU seconds over wall seconds, in % of one core."""
+    return round(100 * cpu / wall, 1) if wall else 0.0

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["to_markdown", "write_reports"]
+__all__ = ["codes_text", "dash", "to_markdown", "write_json_and_markdown", "write_reports"]
+
+
+def dash(value: Any, spec: str = "") -> str:
+    """``value`` formatted with ``spec``; a dash for ``None``."""
+    return "–" if value is None else format(value, spec)
+
+
+def codes_text(codes: dict[str, int], empty: str = "–") -> str:
+    """Counted codes as ```code` xN, ...``; ``empty`` when there are none."""
+    return ", ".join(f"`{k}` x{v}" for k, v in codes.items()) or empty
 
 
 def _v(value: Any, spec: str = ".0f") -> str:
-    return "–" if value is None else format(value, spec)
+    return dash(value, spec)
 
 
 def _proc(processes: dict[str, Any], name: str) -> str:
@@ -83,7 +94,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         ]
         for p in report["overload"]:
             a, t = p["admitted"], p["time_to_refusal_ms"]
-            codes = ", ".join(f"`{k}` x{v}" for k, v in p["refusal_codes"].items()) or "–"
+            codes = codes_text(p["refusal_codes"])
             lines.append(
                 f"| {p['transport']} | {p['limit']} | {p['extra']} | {p['refused']} | {codes} | "
                 f"{_v(t['p50'])} / {_v(t['max'])} | {a['completed']}/{p['limit']} | "
@@ -99,10 +110,17 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(report: dict[str, Any], folder: Path, stem: str = "load") -> list[Path]:
-    """``stem``.json and ``stem``.md in ``folder``."""
+def write_json_and_markdown(
+    report: dict[str, Any], folder: Path, stem: str, markdown: Callable[[dict[str, Any]], str]
+) -> list[Path]:
+    """``stem``.json (all of ``report``) and ``stem``.md (``markdown(report)``) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.json", folder / f"{stem}.md"]
     paths[0].write_text(json.dumps(report, indent=2) + "\n")
-    paths[1].write_text(to_markdown(report))
+    paths[1].write_text(markdown(report))
     return paths
+
+
+def write_reports(report: dict[str, Any], folder: Path, stem: str = "load") -> list[Path]:
+    """``stem``.json and ``stem``.md in ``folder``."""
+    return write_json_and_markdown(report, folder, stem, to_markdown)

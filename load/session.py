@@ -10,22 +10,46 @@ WebSocket contract's error code), never raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asr.audio import chunk_bytes, paced
+from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, paced
 from asr.errors import ASRError, ResourceExhaustedError
 from asr.evaluation.runner import SendClock, Transport
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 from asr.wer import normalize, word_error_rate
 
-__all__ = ["SessionResult", "run_session"]
-
-BYTES_PER_SECOND = 32_000  # 16 kHz PCM16 mono
+__all__ = ["InFlight", "SessionResult", "run_session"]
 
 # Codes that mean "the server is full, come back later": the clean refusal.
 REFUSAL_CODES = frozenset({"RESOURCE_EXHAUSTED", "too_many_sessions"})
+
+
+class InFlight:
+    """Sessions open now, and the most that were open at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.max = 0
+
+    def enter(self) -> None:
+        self.now += 1
+        self.max = max(self.max, self.now)
+
+    def leave(self) -> None:
+        self.now -= 1
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Count one session for the ``with`` block."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +121,7 @@ async def run_session(
             counts as timed out.
         chunk_ms: Audio per message.
     """
-    audio_seconds = len(pcm) / BYTES_PER_SECOND
+    audio_seconds = len(pcm) / PCM16_BYTES_PER_SECOND
     clock = SendClock()
     start = time.monotonic()
     first_partial: float | None = None
@@ -109,7 +133,7 @@ async def run_session(
     error_after: float | None = None
     try:
         async with asyncio.timeout(audio_seconds + slack_seconds):
-            source = clock.wrap(paced(chunk_bytes(pcm, chunk_ms), BYTES_PER_SECOND))
+            source = clock.wrap(paced(chunk_bytes(pcm, chunk_ms), PCM16_BYTES_PER_SECOND))
             async for event in transport.stream(source, options):
                 now = time.monotonic()
                 if isinstance(event, Partial):

@@ -3,8 +3,8 @@ once on the way, and check that nothing admitted is lost and the gateway returns
 baseline.
 
 ``asr riva-local`` and ``asr serve`` run as subprocesses on 127.0.0.1 (:mod:`load.procs`).
-One warm-up session runs first, then the *baseline* is read from ``/proc`` (memory, open
-fds, threads of both servers) and from the gateway's ``/metrics``. The schedule is a list
+One warm-up session runs first, then the *baseline* is read: memory, open fds and
+threads of both servers, and the gateway's ``/metrics``. The schedule is a list
 of levels over ``duration_seconds``: at each step that many simulated users each open
 sessions back to back (one clip each, streamed at real time once admitted); a user above
 the level finishes its session and waits; a refused or failed user retries after
@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clips import PcmClip, load_clips
 from .procs import REPO, ServerProcess, start_riva, start_serve
-from .ramp import Clip, load_clips
+from .session import InFlight
 from .soak_figures import (
     Outage,
     Step,
@@ -43,7 +44,7 @@ from .soak_figures import (
     with_recovery,
 )
 from .soak_probe import Timeline, metrics
-from .soak_session import QUERY, InFlight, SoakSession, run_soak_session
+from .soak_session import QUERY, SoakSession, run_soak_session
 
 __all__ = ["DEFAULT_LEVELS", "SoakConfig", "run_soak"]
 
@@ -120,7 +121,7 @@ def _changed_files() -> list[str]:
 
 
 class _Soak:
-    def __init__(self, config: SoakConfig, clips: list[Clip], say: Callable[[str], None]):
+    def __init__(self, config: SoakConfig, clips: list[PcmClip], say: Callable[[str], None]):
         self.config = config
         self.clips = clips
         self.say = say
@@ -158,7 +159,7 @@ class _Soak:
                 return step.index
         return self.steps[-1].index
 
-    async def session(self, slot: int, clip: Clip, step: int) -> SoakSession:
+    async def session(self, slot: int, clip: PcmClip, step: int) -> SoakSession:
         index = self._next
         self._next += 1
         self.open_now += 1
@@ -168,9 +169,7 @@ class _Soak:
                 index=index,
                 slot=slot,
                 step=step,
-                clip_id=clip.id,
-                pcm=clip.pcm,
-                reference=clip.text,
+                clip=clip,
                 t0=self.t0,
                 admitted=self.admitted,
                 slack_seconds=self.config.slack_seconds,
@@ -214,7 +213,7 @@ class _Soak:
         riva = self.riva
         assert riva is not None and riva.address is not None
         port = int(riva.address.rsplit(":", 1)[1])
-        before = riva.resources()
+        before = riva.sample()
         killed = self.now()
         code = await riva.kill()
         self.old_riva.append(riva)
@@ -255,7 +254,7 @@ class _Soak:
     def readings(self) -> dict[str, dict[str, float] | None]:
         out: dict[str, dict[str, float] | None] = {}
         for name, server in self.servers().items():
-            res = server.resources()
+            res = server.sample()
             out[name] = None if res is None else dict(res.as_dict()) | {"pid": server.pid}
         return out
 

@@ -86,7 +86,7 @@ class Timeline:
             "admitted": admitted,
         }
         for name, server in servers.items():
-            res = server.resources()
+            res = server.sample()
             if res is None:
                 continue
             row[name] = res.as_dict()

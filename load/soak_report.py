@@ -3,19 +3,16 @@ summary for the terminal."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from .report import codes_text, dash, write_json_and_markdown
 
 __all__ = ["soak_markdown", "soak_summary", "write_soak_reports"]
 
 
-def _v(value: Any, spec: str = "") -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def _codes(codes: dict[str, int]) -> str:
-    return ", ".join(f"`{k}` x{v}" for k, v in codes.items()) or "none"
+    return codes_text(codes, empty="none")
 
 
 def _res(entry: dict[str, Any] | None) -> str:
@@ -61,17 +58,17 @@ def soak_summary(report: dict[str, Any]) -> str:
         lines.append(
             f"Riva: SIGKILL at t={restart['killed_at']:g} s (exit {restart['exit_code']}, "
             f"{restart['admitted_open_at_kill']} sessions open), back on port {restart['port']} "
-            f"at t={_v(restart.get('ready_at'))} s (down {_v(restart.get('down_seconds'))} s, "
+            f"at t={dash(restart.get('ready_at'))} s (down {dash(restart.get('down_seconds'))} s, "
             f"{restart['attempts']} attempt(s))"
         )
     outage = report.get("outage")
     if outage and outage.get("ready") is not None:
         lines.append(
             f"gateway recovered (first session after the restart that completed began) at "
-            f"t={_v(outage.get('recovered'))} s, {_v(outage.get('recovery_seconds'))} s "
+            f"t={dash(outage.get('recovered'))} s, {dash(outage.get('recovery_seconds'))} s "
             "after Riva was back"
         )
-    ready = ", ".join(f"{r['t']:g} s: {_v(r['status'])}" for r in report.get("readiness", []))
+    ready = ", ".join(f"{r['t']:g} s: {dash(r['status'])}" for r in report.get("readiness", []))
     if ready:
         lines.append(f"gateway /readyz changes: {ready}")
     lines.append("audio (admitted sessions): sent s / final spans s / word recall")
@@ -80,7 +77,7 @@ def soak_summary(report: dict[str, Any]) -> str:
     for name, x in rows:
         lines.append(
             f"  {name:<19} {x['audio_sent_seconds']:>7.1f} / {x['final_span_seconds']:>7.1f} "
-            f"/ {_v(x['word_recall'])} ({x['words_recognised']} of "
+            f"/ {dash(x['word_recall'])} ({x['words_recognised']} of "
             f"{x['reference_words_sent']:g} words, {x['admitted_sessions']} sessions)"
         )
     gm = report.get("gateway_metrics") or {}
@@ -124,7 +121,7 @@ def soak_markdown(report: dict[str, Any]) -> str:
             f"| {st['step']} | {st['level']} | {st['phase']} | {st['sessions']} | "
             f"{st['completed']} | {st['refused_at_door']} | {st['failed_after_begin']} "
             f"({_codes(st['failed_codes'])}) | {st['audio_sent_seconds']:.1f} | "
-            f"{st['final_span_seconds']:.1f} | {_v(st['word_recall'])} | "
+            f"{st['final_span_seconds']:.1f} | {dash(st['word_recall'])} | "
             f"{peaks.get(st['step'], '–')} |"
         )
     if report.get("working_tree_changes"):
@@ -145,8 +142,4 @@ def _peak_admitted(report: dict[str, Any]) -> dict[int, int]:
 
 def write_soak_reports(report: dict[str, Any], folder: Path, stem: str = "soak") -> list[Path]:
     """``stem``.json and ``stem``.md in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{stem}.json", folder / f"{stem}.md"]
-    paths[0].write_text(json.dumps(report, indent=2) + "\n")
-    paths[1].write_text(soak_markdown(report))
-    return paths
+    return write_json_and_markdown(report, folder, stem, soak_markdown)

@@ -22,28 +22,14 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from asr.audio import chunk_bytes, paced
+from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, paced
 
-__all__ = ["OUTCOMES", "QUERY", "InFlight", "SoakSession", "run_soak_session"]
+from .clips import PcmClip
+from .session import InFlight
 
-BYTES_PER_SECOND = 32_000  # 16 kHz PCM16 mono
+__all__ = ["OUTCOMES", "QUERY", "SoakSession", "run_soak_session"]
 QUERY = "?encoding=pcm16&sample_rate=16000&interim_results=true&word_timestamps=true"
 OUTCOMES = ("completed", "refused", "failed")
-
-
-class InFlight:
-    """Admitted sessions open now (between ``session.begin`` and their end), and the most."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.max = 0
-
-    def enter(self) -> None:
-        self.now += 1
-        self.max = max(self.max, self.now)
-
-    def leave(self) -> None:
-        self.now -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +96,7 @@ class _State:
 
 async def _send(ws: ClientConnection, pcm: bytes, state: _State, chunk_ms: int) -> None:
     try:
-        async for chunk in paced(chunk_bytes(pcm, chunk_ms), BYTES_PER_SECOND):
+        async for chunk in paced(chunk_bytes(pcm, chunk_ms), PCM16_BYTES_PER_SECOND):
             await ws.send(chunk)
             state.sent_bytes += len(chunk)
         await ws.send('{"type":"end"}')
@@ -159,36 +145,31 @@ async def run_soak_session(
     index: int,
     slot: int,
     step: int,
-    clip_id: str,
-    pcm: bytes,
-    reference: str,
+    clip: PcmClip,
     t0: float,
     admitted: InFlight,
     slack_seconds: float = 30.0,
     open_timeout: float = 10.0,
     chunk_ms: int = 100,
 ) -> SoakSession:
-    """Open one session at ``url``, stream ``pcm`` at real time once admitted, record it.
+    """Open one session at ``url``, stream the clip at real time once admitted, record it.
 
     Args:
         url: The stream URL with :data:`QUERY`.
         index: Order of the session in the soak.
         slot: The simulated user.
         step: The schedule step it opens in.
-        clip_id: Label of the clip.
-        pcm: 16 kHz PCM16 mono audio.
-        reference: What is said in the clip.
+        clip: What to stream.
         t0: ``time.monotonic()`` at the start of the soak.
         admitted: The soak's count of admitted sessions open now.
         slack_seconds: How long beyond the clip's length the session may take.
         open_timeout: Seconds for the TCP connection and the WebSocket handshake.
         chunk_ms: Audio per binary frame.
     """
-    clip_seconds = len(pcm) / BYTES_PER_SECOND
     opened = time.monotonic()
     state = _State()
     try:
-        async with asyncio.timeout(open_timeout + clip_seconds + slack_seconds):
+        async with asyncio.timeout(open_timeout + clip.seconds + slack_seconds):
             try:
                 ws = await connect(
                     url,
@@ -205,7 +186,7 @@ async def run_soak_session(
                 state.code = "connect_failed"
             else:
                 try:
-                    await _converse(ws, pcm, state, admitted, chunk_ms)
+                    await _converse(ws, clip.pcm, state, admitted, chunk_ms)
                 finally:
                     state.in_flight_at_end = admitted.now
                     await ws.close()
@@ -225,16 +206,16 @@ async def run_soak_session(
         index=index,
         slot=slot,
         step=step,
-        clip=clip_id,
-        reference=reference,
+        clip=clip.clip.id,
+        reference=clip.clip.text,
         opened=round(opened - t0, 3),
         began=None if state.began is None else round(state.began - t0, 3),
         closed=round(time.monotonic() - t0, 3),
         outcome=outcome,
         code=None if outcome == "completed" else state.code,
         close_code=state.close_code,
-        clip_seconds=round(clip_seconds, 3),
-        audio_sent_seconds=round(state.sent_bytes / BYTES_PER_SECOND, 3),
+        clip_seconds=round(clip.seconds, 3),
+        audio_sent_seconds=round(state.sent_bytes / PCM16_BYTES_PER_SECOND, 3),
         finals=state.finals,
         final_span_seconds=round(state.span, 3),
         transcript=" ".join(state.texts),

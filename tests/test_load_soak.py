@@ -13,17 +13,14 @@ and the gateway's fds and threads return to their baseline.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from load.soak_figures import Outage, account_sessions, schedule
 from load.soak_session import OUTCOMES, SoakSession
 
-from .conftest import REPO, SPEECH, scaled
+from .conftest import SPEECH
+from .test_load_tool import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -33,37 +30,12 @@ def report(
     if "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("a ~1 min soak: run with -m soak")
     out = tmp_path_factory.mktemp("soak")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "load",
-            "--soak",
-            "--levels",
-            "1,2,3,2,1",
-            "--duration",
-            "30",
-            "--kill-riva-at",
-            "15",
-            "--riva-max-streams",
-            "2",
-            "--gateway-max-sessions",
-            "2",
-            "--clips",
-            str(SPEECH / "ljspeech32"),
-            "--max-clip-seconds",
-            "5",
-            "--settle",
-            "15",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=scaled(180),
-        env=os.environ | {"ASR_SPEECH_FIXTURES": str(SPEECH)},
+    proc = run_cli(
+        *("--soak", "--levels", "1,2,3,2,1", "--duration", "30", "--kill-riva-at", "15"),
+        *("--riva-max-streams", "2", "--gateway-max-sessions", "2"),
+        *("--clips", str(SPEECH / "ljspeech32"), "--max-clip-seconds", "5", "--settle", "15"),
+        *("--out", str(out), "--quiet"),
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     assert "sessions:" in proc.stdout and "refused at the door" in proc.stdout
@@ -182,16 +154,3 @@ def test_schedule_phases() -> None:
     assert [s.phase for s in steps] == ["up", "up", "peak", "down", "down"]
     assert steps[0].start == 0 and steps[-1].end == 50.0
     assert [s.level for s in steps] == [2, 4, 6, 4, 2]
-
-
-def test_soak_needs_a_clip_folder(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ASR_SPEECH_FIXTURES"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "load", "--soak", "--duration", "5"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env=env,
-    )
-    assert proc.returncode == 2 and "--clips" in proc.stderr

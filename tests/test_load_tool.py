@@ -10,52 +10,40 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from load.config import Criteria, is_loopback_uri
+from load.judge import judge, summarize
 from load.procs import read_proc
-from load.ramp import Criteria, is_loopback_uri, judge, summarize
 from load.session import SessionResult
 
 from .conftest import REPO, SPEECH, scaled
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("load")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "load",
-            "--mode",
-            "both",
-            "--levels",
-            "2",
-            "--clips",
-            str(SPEECH / "ljspeech32"),
-            "--max-clip-seconds",
-            "3",
-            "--clips-per-session",
-            "1",
-            "--stagger",
-            "0.5",
-            "--overload-limit",
-            "1",
-            "--overload-extra",
-            "2",
-            "--max-seconds",
-            "60",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
+def run_cli(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m load ARGS`` from the repository root; ``timeout`` is scaled."""
+    return subprocess.run(
+        [sys.executable, "-m", "load", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=scaled(120),
-        env=os.environ | {"ASR_SPEECH_FIXTURES": str(SPEECH)},
+        timeout=scaled(timeout),
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("load")
+    proc = run_cli(
+        *("--mode", "both", "--levels", "2", "--clips", str(SPEECH / "ljspeech32")),
+        *("--max-clip-seconds", "3", "--clips-per-session", "1", "--stagger", "0.5"),
+        *("--overload-limit", "1", "--overload-extra", "2", "--max-seconds", "60"),
+        *("--out", str(out), "--quiet"),
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "load.md").read_text().startswith("# Load report")
@@ -108,16 +96,22 @@ def test_refusal_past_the_limit_is_a_typed_code(report: dict[str, Any]) -> None:
         assert probe["clean"] is True
 
 
-def test_refuses_non_loopback_targets(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "load", "--riva", "203.0.113.5:50051", "--mode", "grpc"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
+def test_refuses_non_loopback_targets() -> None:
+    proc = run_cli(
+        *("--riva", "203.0.113.5:50051", "--mode", "grpc", "--clips", str(SPEECH / "jfk")),
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "not loopback" in proc.stderr and "--allow-remote" in proc.stderr
+
+
+@pytest.mark.parametrize("extra", [(), ("--soak", "--duration", "5")], ids=["ramp", "soak"])
+def test_needs_speech_sets_named(extra: tuple[str, ...]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ASR_SPEECH_FIXTURES"}
+    proc = run_cli(*extra, timeout=30, env=env)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()  # one line, no traceback
+    assert line.startswith("load: ") and "ASR_SPEECH_FIXTURES" in line and "--speech" in line
 
 
 def test_loopback_uris() -> None:
@@ -160,4 +154,6 @@ def test_judge() -> None:
 def test_read_proc_of_this_process() -> None:
     sample = read_proc(os.getpid())
     assert sample is not None and sample.cpu_seconds > 0 and sample.rss_bytes > 0
+    assert sample.fds >= 3 and sample.threads >= 1  # stdin, stdout, stderr
+    assert sample.as_dict()["rss_mb"] == round(sample.rss_bytes / 2**20, 1)
     assert read_proc(2**22 + 12345) is None
