@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from asr.audio import load_pcm16
+from asr.contract import ErrorCode
 from asr_server.limits import Limits
-from asr_server.messages import ErrorCode
 
 from .conftest import TIMEOUT_FACTOR, ServerThread
 from .test_ws_server import JFK, closed_port, error_of, gateway, receive_all, send_audio

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.audio import float32_bytes_to_array, pcm16_to_float32
+from asr.contract import ErrorMessage, SessionEnd, server_message_adapter
 from asr.errors import AudioFormatError, InvalidArgumentError, UnavailableError
 from asr.events import Final, Partial, Word
 from asr_server.decoding import AudioDecoder
 from asr_server.limits import Limits
-from asr_server.messages import ErrorMessage, SessionEnd, server_message_adapter
 from asr_server.protocol import Action, Close, Send, Session
 
 # --- client and backend inputs -------------------------------------------------------

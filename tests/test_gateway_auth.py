@@ -9,8 +9,8 @@ import time
 
 from websockets.asyncio.client import connect
 
+from asr.contract import ErrorCode
 from asr_server.auth import FailureBackoff, authenticate
-from asr_server.messages import ErrorCode
 from asr_server.tokens import issue_token
 
 from .test_security_gateway import API_KEY, SECRET, first_message, get_token

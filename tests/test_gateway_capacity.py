@@ -16,9 +16,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from asr.audio import load_pcm16
+from asr.contract import ErrorCode
 from asr_server.capacity import BackendCapacity
 from asr_server.limits import Limits
-from asr_server.messages import ErrorCode
 
 from .conftest import ServerThread
 from .test_ws_server import BYTES_PER_SECOND, JFK, error_of, gateway, receive_all, send_audio

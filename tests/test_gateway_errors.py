@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from asr_server.messages import ERRORS, ErrorCode
+from asr.contract import ERRORS, ErrorCode
 
 from .conftest import ServerThread
 from .test_ws_server import closed_port, error_of, gateway, receive_all, send_audio

@@ -19,10 +19,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
 from asr.audio import load_pcm16
+from asr.contract import ErrorCode, server_message_adapter
 from asr.wer import word_error_rate
 from asr_server.app import STREAM_PATH
 from asr_server.limits import Limits
-from asr_server.messages import ErrorCode, server_message_adapter
 
 from .conftest import ServerThread, scaled
 from .scripted import Script, start_scripted

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from asr.audio import load_pcm16
+from asr.contract import ErrorCode
 from asr.logs import configure_logging
 from asr.settings import RivaSettings
 from asr_server.app import GatewayServer
-from asr_server.messages import ErrorCode
 from asr_server.settings import ServerSettings
 
 from .conftest import ServerThread, scaled

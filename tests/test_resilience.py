@@ -31,9 +31,9 @@ from asr import (
     load_pcm16,
     paced,
 )
+from asr.contract import CloseCode
 from asr.wer import word_error_rate
 from asr_server.app import STREAM_PATH, GatewayServer
-from asr_server.messages import CloseCode
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, scaled

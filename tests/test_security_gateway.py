@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from asr_server.messages import ErrorCode
+from asr.contract import ErrorCode
 from asr_server.tokens import TokenError, TokenProblem, issue_token, verify_token
 
 from .conftest import scaled

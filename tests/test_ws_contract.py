@@ -9,16 +9,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from asr.events import Alternative, Final, Partial, Word
-from asr_server import schema
-from asr_server.limits import Limits
-from asr_server.messages import (
+from asr.contract import (
     ERRORS,
     CloseCode,
     ErrorCode,
     WarningCode,
     client_message_adapter,
 )
+from asr.events import Alternative, Final, Partial, Word
+from asr_server import schema
+from asr_server.limits import Limits
 from asr_server.protocol import Send, Session
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -7,14 +7,14 @@ only after ``final_timeout_seconds`` without any progress while it owes an answe
 
 from __future__ import annotations
 
-from asr.events import Final, Partial, Progress
-from asr_server.limits import Limits
-from asr_server.messages import (
+from asr.contract import (
     ErrorCode,
     TranscriptFinal,
     WarningCode,
     WarningMessage,
 )
+from asr.events import Final, Partial, Progress
+from asr_server.limits import Limits
 from asr_server.protocol import (
     EndAudio,
     FinishUtterance,

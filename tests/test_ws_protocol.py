@@ -9,17 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from asr.errors import (
-    AudioFormatError,
-    AuthenticationError,
-    CircuitOpenError,
-    InvalidArgumentError,
-    NotFoundError,
-    UnavailableError,
-)
-from asr.events import Final, Partial, Word
-from asr_server.limits import IngestRate, Limits
-from asr_server.messages import (
+from asr.contract import (
     ERRORS,
     CloseCode,
     ErrorCode,
@@ -34,6 +24,16 @@ from asr_server.messages import (
     WarningCode,
     WarningMessage,
 )
+from asr.errors import (
+    AudioFormatError,
+    AuthenticationError,
+    CircuitOpenError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
+from asr.events import Final, Partial, Word
+from asr_server.limits import IngestRate, Limits
 from asr_server.protocol import (
     Action,
     Close,

@@ -25,12 +25,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from asr.audio import chunk_bytes, float32_to_pcm16, load_pcm16, paced, read_audio, resample
+from asr.contract import ERRORS, ErrorCode, server_message_adapter
 from asr.settings import RivaSettings
 from asr.wer import word_error_rate
 from asr_server.app import STREAM_PATH, GatewayServer
 from asr_server.certs import write_self_signed
 from asr_server.limits import Limits
-from asr_server.messages import ERRORS, ErrorCode, server_message_adapter
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, load_set, scaled

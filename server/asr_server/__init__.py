@@ -9,7 +9,7 @@ asyncio server that relays browser or app audio to Riva.
         print(server.url)
 
 The contract is documented in ``docs/websocket-api.md``; its JSON Schema is generated
-from :mod:`asr_server.messages` by :mod:`asr_server.schema`.
+from :mod:`asr.contract` by :mod:`asr_server.schema`.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from asr.client import RivaASRClient
+from asr.contract import ErrorCode, TranscriptFinal, TranscriptPartial
 from asr.errors import ResourceExhaustedError
 from asr.logs import ContextAdapter, RedactingFilter, configure_logging
 from asr.settings import RivaSettings
@@ -45,7 +46,6 @@ from .capacity import BackendCapacity
 from .connection_guard import ConnectionCounter, guarded_connection
 from .latency import ArrivalClock
 from .log_filters import compact_handshake_failures
-from .messages import ErrorCode, TranscriptFinal, TranscriptPartial
 from .metrics import CONTENT_TYPE, GatewayMetrics
 from .protocol import (
     Action,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .messages import LimitsInfo
+from asr.contract import LimitsInfo
 
 __all__ = ["IngestRate", "Limits"]
 

@@ -17,20 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from asr.errors import (
-    ASRError,
-    AudioFormatError,
-    InvalidArgumentError,
-    NotFoundError,
-    ResourceExhaustedError,
-    TransientError,
-)
-from asr.events import Final, Partial, Progress, Word
-from asr.options import RecognitionOptions
-
-from .decoding import AudioDecoder
-from .limits import IngestRate, Limits
-from .messages import (
+from asr.contract import (
     ERRORS,
     AnyServerMessage,
     CloseCode,
@@ -52,6 +39,19 @@ from .messages import (
     WarningMessage,
     client_message_adapter,
 )
+from asr.errors import (
+    ASRError,
+    AudioFormatError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    TransientError,
+)
+from asr.events import Final, Partial, Progress, Word
+from asr.options import RecognitionOptions
+
+from .decoding import AudioDecoder
+from .limits import IngestRate, Limits
 
 __all__ = [
     "Action",

@@ -1,6 +1,6 @@
 """Generate the contract's JSON Schema and the tables of ``docs/websocket-api.md``.
 
-Both come from :mod:`asr_server.messages`: field descriptions are read from the models'
+Both come from :mod:`asr.contract`: field descriptions are read from the models'
 Google-style ``Attributes:`` sections, so the docstrings are the only place a field is
 described. ``python -m asr_server.schema`` rewrites the files; ``--check`` fails (exit 1)
 when they are out of date, which ``tests/test_ws_contract.py`` checks too.
@@ -19,10 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from asr import contract as m
 from asr.events import Alternative, Word
 from asr.options import EndpointingConfig
-
-from . import messages as m
 
 __all__ = [
     "DOC_FILE",
@@ -186,7 +185,7 @@ def json_schema() -> dict[str, Any]:
         "title": "asr WebSocket streaming transcription API",
         "description": (
             "Messages of wss://HOST/v1/audio/transcriptions/stream; generated from "
-            "server/asr_server/messages.py by `python -m asr_server.schema`."
+            "src/asr/contract/ by `python -m asr_server.schema`."
         ),
         "oneOf": [{"$ref": "#/$defs/ClientMessage"}, {"$ref": "#/$defs/ServerMessage"}],
         "$defs": dict(sorted(defs.items())),

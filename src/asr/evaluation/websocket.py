@@ -41,6 +41,7 @@ from websockets.exceptions import (
 )
 
 from ..audio import PCM16_BYTES_PER_SECOND, TARGET_SAMPLE_RATE
+from ..contract import ErrorCode
 from ..errors import (
     ASRError,
     AudioFormatError,
@@ -69,24 +70,28 @@ __all__ = [
 logger = logging.getLogger("asr.evaluation.websocket")
 
 
-# Error codes of the contract (``ErrorCode`` in asr_server.messages) to the exception a
-# gRPC caller would get for the same failure; unknown codes fall back on ``retryable``.
-_BY_CODE: dict[str, type[ASRError]] = {
-    "unauthorized": AuthenticationError,
-    "invalid_config": InvalidArgumentError,
-    "invalid_json": InvalidArgumentError,
-    "unknown_message_type": InvalidArgumentError,
-    "invalid_message": InvalidArgumentError,
-    "config_required": InvalidArgumentError,
-    "invalid_audio": AudioFormatError,
-    "frame_too_large": InvalidArgumentError,
-    "too_fast": InvalidArgumentError,
-    "too_many_sessions": ResourceExhaustedError,
-    "backend_unavailable": UnavailableError,
-    "backend_error": ServerError,
-    "idle_timeout": DeadlineExceededError,
-    "session_too_long": DeadlineExceededError,
-    "internal_error": ServerError,
+# Error codes of the contract to the exception a gRPC caller would get for the same
+# failure; each class's ``retryable`` agrees with the contract's (asr.contract.ERRORS).
+# Codes a newer server may add fall back on the message's ``retryable``.
+_BY_CODE: dict[ErrorCode, type[ASRError]] = {
+    ErrorCode.UNAUTHORIZED: AuthenticationError,
+    ErrorCode.INVALID_CONFIG: InvalidArgumentError,
+    ErrorCode.INVALID_JSON: InvalidArgumentError,
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: InvalidArgumentError,
+    ErrorCode.INVALID_MESSAGE: InvalidArgumentError,
+    ErrorCode.CONFIG_REQUIRED: InvalidArgumentError,
+    ErrorCode.INVALID_AUDIO: AudioFormatError,
+    ErrorCode.FRAME_TOO_LARGE: InvalidArgumentError,
+    ErrorCode.TOO_FAST: InvalidArgumentError,
+    ErrorCode.TOO_MANY_SESSIONS: ResourceExhaustedError,
+    ErrorCode.BACKEND_UNAVAILABLE: UnavailableError,
+    ErrorCode.BACKEND_ERROR: ServerError,
+    ErrorCode.IDLE_TIMEOUT: DeadlineExceededError,
+    ErrorCode.SESSION_TOO_LONG: DeadlineExceededError,
+    # The gateway failed, not the request: a new session may well succeed.
+    ErrorCode.INTERNAL_ERROR: UnavailableError,
+    # The session was cut after results had arrived because this client did not read.
+    ErrorCode.CLIENT_TOO_SLOW: StreamInterruptedError,
 }
 
 _PARTIAL_FIELDS = frozenset(Partial.model_fields) - {"type"}
@@ -101,8 +106,9 @@ def error_from_message(message: Mapping[str, Any], close_code: int | None = None
         close_code: The close code that followed, when known; added to the message.
     """
     code = str(message.get("code", "unknown"))
-    cls = _BY_CODE.get(code)
-    if cls is None:
+    try:
+        cls = _BY_CODE[ErrorCode(code)]
+    except ValueError:  # a code this version does not know
         cls = UnavailableError if message.get("retryable") else ServerError
     text = str(message.get("message", "")) or code
     if close_code is not None:
