@@ -3,7 +3,7 @@
 grpc.aio replaces the status a server delivered with "INTERNAL: Internal error from Core"
 when the server ends a stream while the client is still writing (grpc/grpc#36066). The
 client reads the real status in the call's done-callback from ``call._cython_call._status``
-(``asr.client._DeliveredStatus``); no public API exposes it there. If a grpcio upgrade
+(``asr.channel.DeliveredStatus``); no public API exposes it there. If a grpcio upgrade
 moves it, this test fails by name, instead of the client silently reporting INTERNAL.
 """
 

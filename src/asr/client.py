@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from enum import StrEnum
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 
@@ -31,7 +29,8 @@ import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 from pydantic import BaseModel, ConfigDict
 
 from . import protocol
-from .errors import ConfigurationError, StreamInterruptedError, from_grpc_error
+from .channel import DeliveredStatus, open_channel
+from .errors import StreamInterruptedError, from_grpc_error
 from .events import Final, Partial, Progress
 from .markers import AudioItem
 from .metrics import RivaMetrics
@@ -73,84 +72,6 @@ class ModelInfo(BaseModel):
     def streaming(self) -> bool:
         return self.parameters.get("streaming", "").lower() == "true" or (
             self.parameters.get("type") == "online"
-        )
-
-
-def _read(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.expanduser().read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
-
-
-def _open_channel(settings: RivaSettings) -> grpc.aio.Channel:
-    options: list[tuple[str, Any]] = [
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        # Keep idle streams alive through proxies and notice dead peers.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        # After the server goes away, gRPC waits between reconnection attempts, by
-        # default growing to 120 s: a Riva restarted after a minute would stay unused
-        # that long. Capping the wait lets traffic resume within seconds of its return.
-        ("grpc.initial_reconnect_backoff_ms", 500),
-        ("grpc.min_reconnect_backoff_ms", 500),
-        ("grpc.max_reconnect_backoff_ms", int(settings.reconnect_backoff_max * 1000)),
-    ]
-    service_config: dict[str, Any] = {}
-    if settings.load_balancing:
-        service_config["loadBalancingConfig"] = [{settings.load_balancing: {}}]
-    if settings.health_check:
-        # gRPC client-side health checking: subchannels whose server reports NOT_SERVING
-        # on grpc.health.v1 (the whole server, service "") get no new calls.
-        service_config["healthCheckConfig"] = {"serviceName": ""}
-    if service_config:
-        options.append(("grpc.service_config", json.dumps(service_config)))
-    target = settings.target
-    if not settings.tls:
-        return grpc.aio.insecure_channel(target, options=options)
-    if settings.ssl_target_name:
-        options.append(("grpc.ssl_target_name_override", settings.ssl_target_name))
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(settings.ssl_root_cert),
-        private_key=_read(settings.ssl_client_key),
-        certificate_chain=_read(settings.ssl_client_cert),
-    )
-    return grpc.aio.secure_channel(target, credentials, options=options)
-
-
-_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
-
-
-class _DeliveredStatus:
-    """Remembers the status a server delivered, to undo grpc/grpc#36066.
-
-    When a server ends a stream (say, INVALID_ARGUMENT for a bad config) while the
-    client is still writing audio, grpc.aio overwrites the delivered status with
-    ``INTERNAL: Internal error from Core`` from the failed write. The done-callback runs
-    when Core delivers the real status, before that overwrite, so it is read there.
-    """
-
-    def __init__(self, call: grpc.aio.Call) -> None:
-        self.status: tuple[grpc.StatusCode, str] | None = None
-        call.add_done_callback(self._remember)
-
-    def _remember(self, call: grpc.aio.Call) -> None:
-        status = getattr(getattr(call, "_cython_call", None), "_status", None)
-        if status is not None and status.code() in _STATUS_BY_VALUE:
-            self.status = (_STATUS_BY_VALUE[status.code()], status.details())
-
-    def correct(self, exc: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
-        """``exc``, or the error the server actually sent if ``exc`` is the overwrite."""
-        if exc.code() != grpc.StatusCode.INTERNAL or self.status is None:
-            return exc
-        code, details = self.status
-        if code in (grpc.StatusCode.OK, grpc.StatusCode.INTERNAL):
-            return exc
-        return grpc.aio.AioRpcError(
-            code, exc.initial_metadata(), exc.trailing_metadata(), details=details
         )
 
 
@@ -214,7 +135,7 @@ class RivaASRClient:
 
     def _connect(self) -> rasr_grpc.RivaSpeechRecognitionStub:
         if self._asr is None:
-            self._channel = _open_channel(self.settings)
+            self._channel = open_channel(self.settings)
             self._asr = rasr_grpc.RivaSpeechRecognitionStub(self._channel)
             self._health = health_grpc.HealthStub(self._channel)
         return self._asr
@@ -418,7 +339,7 @@ class RivaASRClient:
                 call.cancel()
 
         writer = asyncio.create_task(write(), name="asr-stream-writer")
-        delivered = _DeliveredStatus(call)
+        delivered = DeliveredStatus(call)
         results_seen = False
         started: float | None = time.perf_counter()  # until the first response
         try:
