@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Self, overload
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import protocol
 from .channel import DeliveredStatus, open_channel
-from .errors import StreamInterruptedError, from_grpc_error
+from .errors import CircuitOpenError, StreamInterruptedError, from_grpc_error
 from .events import Final, Partial, Progress
 from .markers import AudioItem
 from .metrics import RivaMetrics
@@ -44,6 +44,9 @@ __all__ = ["HealthStatus", "ModelInfo", "RivaASRClient"]
 logger = logging.getLogger("asr.client")
 
 _ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
+
+_PROBE_INTERVAL = 0.5
+"""Seconds between health checks started by calls an open breaker refused."""
 
 
 class HealthStatus(StrEnum):
@@ -113,6 +116,8 @@ class RivaASRClient:
         self._channel: grpc.aio.Channel | None = None
         self._asr: rasr_grpc.RivaSpeechRecognitionStub | None = None
         self._health: health_grpc.HealthStub | None = None
+        self._probe: asyncio.Task[HealthStatus] | None = None
+        self._probed_at = -_PROBE_INTERVAL
 
     async def __aenter__(self) -> Self:
         self._connect()
@@ -130,8 +135,32 @@ class RivaASRClient:
         """Close the channel; streams still open are cancelled."""
         channel, self._channel = self._channel, None
         self._asr = self._health = None
+        if self._probe is not None:
+            self._probe.cancel()
         if channel is not None:
             await channel.close()
+
+    @contextlib.contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Run the block under the breaker. A call the open breaker refuses starts a health
+        check, so the breaker lets a trial through as soon as the server says SERVING
+        again, not only after its reset timeout."""
+        try:
+            with breaker_guard(self.breaker):
+                yield
+        except CircuitOpenError:
+            self._probe_health()
+            raise
+
+    def _probe_health(self) -> None:
+        now = time.monotonic()
+        running = self._probe is not None and not self._probe.done()
+        if running or now - self._probed_at < _PROBE_INTERVAL:
+            return
+        self._probed_at = now
+        self._probe = asyncio.get_running_loop().create_task(self.health_status())
+        # Retrieved here so that a probe cut short by close() is not reported as lost.
+        self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     def _connect(self) -> rasr_grpc.RivaSpeechRecognitionStub:
         if self._asr is None:
@@ -156,7 +185,7 @@ class RivaASRClient:
         """Call a unary RPC under the breaker, with deadline and retries."""
         self._connect()
         async for attempt in retrying(self.retry_policy, on_retry=self._on_retry(name)):
-            with attempt, breaker_guard(self.breaker):
+            with attempt, self._guarded():
                 started = time.perf_counter()
                 try:
                     response = await method(
@@ -302,7 +331,7 @@ class RivaASRClient:
         stub = self._connect()
         on_retry = self._on_retry("StreamingRecognize")
         async for attempt in retrying(self.retry_policy, on_retry=on_retry):
-            with attempt, breaker_guard(self.breaker):
+            with attempt, self._guarded():
                 if not source.replayable:
                     raise StreamInterruptedError(
                         "stream failed before its first result after more audio than can "
