@@ -93,11 +93,6 @@ class StreamConfig(_Frozen):
     )
     boosted_score: float | None = Field(default=None, ge=-100.0, le=100.0)
 
-    @property
-    def bytes_per_sample(self) -> int:
-        """Bytes of one mono sample in :attr:`encoding`."""
-        return 2 if self.encoding == "pcm16" else 4
-
     def recognition_options(self) -> RecognitionOptions:
         """The Riva request options for this configuration (audio always 16 kHz PCM16)."""
         return RecognitionOptions(

@@ -89,7 +89,6 @@ class StreamAudioDecoder:
         self.encoding = encoding
         self.sample_rate = sample_rate
         self.channels = channels or 1
-        self.header_seen = False
         self._buffer = b""
         self._sniffing = True
         self._resampler: StreamResampler | None = None
@@ -138,7 +137,6 @@ class StreamAudioDecoder:
             self.encoding = fmt
             self.sample_rate = header.sample_rate
             self.channels = header.channels
-            self.header_seen = True
             self._buffer = buf[header.data_offset :]
         elif self.sample_rate is None:
             raise AudioFormatError(

@@ -47,10 +47,6 @@ class DecodeJob:
     start_sample: int
     end_sample: int
 
-    @property
-    def is_final(self) -> bool:
-        return self.kind is not JobKind.PARTIAL
-
 
 @dataclass(frozen=True, slots=True)
 class InterimResult:
