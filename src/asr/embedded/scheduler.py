@@ -11,7 +11,6 @@ still queued.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import time
@@ -45,9 +44,8 @@ class DecodeScheduler:
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
-        self._heap: list[_Item[object]] = []
+        self._queue: asyncio.PriorityQueue[_Item[object]] | None = None
         self._seq = itertools.count()
-        self._ready: asyncio.Condition | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
@@ -61,7 +59,7 @@ class DecodeScheduler:
 
     async def start(self) -> None:
         """Start the worker coroutines on the running loop."""
-        self._ready = asyncio.Condition()
+        self._queue = asyncio.PriorityQueue()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-decode")
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"asr-decode-{i}") for i in range(self.workers)
@@ -73,10 +71,10 @@ class DecodeScheduler:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        for item in self._heap:
+        while self._queue is not None and not self._queue.empty():
+            item = self._queue.get_nowait()
             if not item.future.done():
                 item.future.set_result(None)
-        self._heap.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -93,35 +91,27 @@ class DecodeScheduler:
             run: The blocking call (runs in a worker thread).
             wanted: Asked on the loop just before running; ``False`` drops the call.
         """
-        if self._ready is None:
+        if self._queue is None:
             raise RuntimeError("DecodeScheduler.start() was not called")
         future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
         item = _Item(priority, next(self._seq), run, wanted, future)
-        heapq.heappush(self._heap, item)  # type: ignore[misc]
-        asyncio.get_running_loop().create_task(self._notify())
+        self._queue.put_nowait(item)  # type: ignore[arg-type]
         return future
 
     @property
     def queued(self) -> int:
-        return len(self._heap)
+        return 0 if self._queue is None else self._queue.qsize()
 
     @property
     def progress(self) -> int:
         """Grows whenever a job starts, finishes or is dropped: the pool is moving."""
         return self.ran + self.completed + self.dropped
 
-    async def _notify(self) -> None:
-        assert self._ready is not None
-        async with self._ready:
-            self._ready.notify()
-
     async def _worker(self) -> None:
-        assert self._ready is not None
+        assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            async with self._ready:
-                await self._ready.wait_for(lambda: bool(self._heap))
-                item = heapq.heappop(self._heap)
+            item = await self._queue.get()
             if item.future.done():  # the caller gave up (stream cancelled)
                 continue
             if not item.wanted():
