@@ -609,6 +609,10 @@ class _Connection:
             self.trace.failed(item.error)
             return session.backend_failed(item.error, now)
         assert isinstance(item, _BackendDone)
+        if session.state is State.OPEN:
+            # Riva finished the call although the session had not ended its audio: a bug
+            # here or there; the session ends with internal_error.
+            self._log.error("Riva ended the stream before the session's end")
         return session.backend_done(now)
 
     def _stream_started(self, index: int) -> None:
