@@ -19,7 +19,7 @@ from asr.contract import ErrorCode
 from asr_server.limits import Limits
 
 from .conftest import TIMEOUT_FACTOR, ServerThread
-from .test_ws_server import JFK, closed_port, error_of, gateway, receive_all, send_audio
+from .helpers import JFK, closed_port, error_of, gateway, receive_all, send_audio
 
 NOWHERE = f"127.0.0.1:{closed_port()}"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 import pytest
@@ -43,13 +44,19 @@ def chunks(data: bytes = AUDIO, size: int = 3_200) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def client_for(port: int, **overrides: object) -> RivaASRClient:
-    settings = {"retry_initial_backoff": 0.01, "retry_max_backoff": 0.05, **overrides}
+def client_for(port: int, **overrides: Any) -> RivaASRClient:
+    settings: dict[str, Any] = {
+        "retry_initial_backoff": 0.01,
+        "retry_max_backoff": 0.05,
+        **overrides,
+    }
     return RivaASRClient(uri=f"127.0.0.1:{port}", **settings)
 
 
 async def collect(
-    client: RivaASRClient, audio: object = None, options: RecognitionOptions | None = None
+    client: RivaASRClient,
+    audio: Iterable[bytes | EndOfUtterance] | AsyncIterable[bytes | EndOfUtterance] | None = None,
+    options: RecognitionOptions | None = None,
 ) -> list[Partial | Final]:
     return [e async for e in client.stream(audio if audio is not None else chunks(), options)]
 
@@ -136,7 +143,7 @@ async def test_replayed_stream_keeps_end_of_utterance_markers_in_place(
 ) -> None:
     script, port = scripted
     script.steps = ["cut_before_results", "ok"]
-    items: list[bytes | EndOfUtterance] = chunks()
+    items: list[bytes | EndOfUtterance] = [*chunks()]
     items[3:3] = [EndOfUtterance()]  # after 9,600 bytes
     items[12:12] = [EndOfUtterance()]  # after 35,200 bytes: past where the first call died
     async with client_for(port) as client:
@@ -205,6 +212,8 @@ async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int
             await collect(client)
         assert info.value.retryable
         assert script.calls == 2  # refused without reaching the server
+        # Waiting on the clock by design: the breaker half-opens once its 0.3 s reset
+        # timeout has run out, at the next call; no event or state shows it before that.
         await asyncio.sleep(0.4)
         models = await client.list_models()  # the half-open trial call succeeds
         assert models and client.breaker.current_state == "closed"
@@ -298,9 +307,8 @@ def test_sync_client_streams_and_recognizes() -> None:
         thread.join()
 
 
-class _Status(grpc.aio.AioRpcError):
-    def __init__(self, code: grpc.StatusCode) -> None:
-        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="x")
+def _status(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="x")
 
 
 @pytest.mark.parametrize(
@@ -317,10 +325,10 @@ class _Status(grpc.aio.AioRpcError):
     ],
 )
 def test_status_translation(code: grpc.StatusCode, expected: type[Exception]) -> None:
-    error = from_grpc_error(_Status(code))
+    error = from_grpc_error(_status(code))
     assert type(error) is expected
     assert error.code == code.name
-    after_results = from_grpc_error(_Status(code), results_seen=True)
+    after_results = from_grpc_error(_status(code), results_seen=True)
     if issubclass(expected, TransientError):
         assert type(after_results) is StreamInterruptedError
     else:

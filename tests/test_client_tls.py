@@ -75,11 +75,13 @@ async def test_mtls_accepts_client_signed_by_ca(pki: dict[str, Pem], mtls_port: 
 async def test_mtls_refuses_client_without_valid_certificate(
     pki: dict[str, Pem], mtls_port: int, who: str
 ) -> None:
-    extra = (
-        {} if who == "none" else {"ssl_client_cert": pki[who].cert, "ssl_client_key": pki[who].key}
-    )
+    pem = None if who == "none" else pki[who]
     async with RivaASRClient(
-        uri=f"localhost:{mtls_port}", ssl_root_cert=pki["ca"].cert, retry_attempts=1, **extra
+        uri=f"localhost:{mtls_port}",
+        ssl_root_cert=pki["ca"].cert,
+        ssl_client_cert=pem.cert if pem else None,
+        ssl_client_key=pem.key if pem else None,
+        retry_attempts=1,
     ) as client:
         assert await client.health() is False
         with pytest.raises(UnavailableError):

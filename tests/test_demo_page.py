@@ -49,7 +49,6 @@ def _require_browser() -> Any:
         from playwright.async_api import async_playwright
     except ImportError:
         problem = problem or "playwright is not installed"
-        async_playwright = None
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"demo page test cannot run in CI: {problem}")

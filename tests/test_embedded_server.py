@@ -226,7 +226,7 @@ def _stream_error(
 
 
 def _config(**kwargs: object) -> rasr.StreamingRecognizeRequest:
-    return rasr.StreamingRecognizeRequest(streaming_config=streaming_config(**kwargs))
+    return rasr.StreamingRecognizeRequest(streaming_config=streaming_config(None, **kwargs))
 
 
 def _audio(data: bytes = b"\x00\x00" * 1600) -> rasr.StreamingRecognizeRequest:

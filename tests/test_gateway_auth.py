@@ -13,8 +13,16 @@ from asr.contract import ErrorCode
 from asr_server.auth import FailureBackoff, authenticate
 from asr_server.tokens import issue_token
 
-from .test_security_gateway import API_KEY, SECRET, first_message, get_token
-from .test_ws_server import closed_port, error_of, gateway, receive_all
+from .helpers import (
+    API_KEY,
+    SECRET,
+    closed_port,
+    error_of,
+    first_message,
+    gateway,
+    get_token,
+    receive_all,
+)
 
 OTHER_KEY = "ak_live_0000aaaa1111bbbb2222"
 

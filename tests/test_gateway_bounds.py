@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 
 from .conftest import scaled
-from .test_gateway_log_secrets import exchange, serve, upgrade
+from .helpers import exchange, serve, upgrade
 
 STREAM = "/v1/audio/transcriptions/stream"
 # A client-to-server ping with 125 bytes of payload, masked with a zero key (RFC 6455 5.3).

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 import pytest
 from websockets.asyncio.client import connect
 
-from asr.audio import load_pcm16
+from asr.audio import PCM16_BYTES_PER_SECOND, load_pcm16
 from asr.contract import ErrorCode
 from asr_server.capacity import BackendCapacity
 from asr_server.limits import Limits
 
 from .conftest import ServerThread
-from .test_ws_server import BYTES_PER_SECOND, JFK, error_of, gateway, receive_all, send_audio
+from .helpers import JFK, error_of, gateway, receive_all, send_audio
 
 FAST_FAILURE = {"retry_attempts": 1}  # a refused stream is not retried for seconds
 
@@ -58,7 +58,7 @@ async def first_messages(url: str) -> tuple[list[dict[str, object]], object]:
 async def test_a_full_backend_refuses_at_the_door(
     one_stream: ServerThread, configured: int | None
 ) -> None:
-    pcm = load_pcm16(JFK)[: 4 * BYTES_PER_SECOND]
+    pcm = load_pcm16(JFK)[: 4 * PCM16_BYTES_PER_SECOND]
     limits = Limits(max_sessions=8, backend_streams=configured)
     async with gateway(one_stream.uri, limits=limits, riva=FAST_FAILURE) as gw:
         async with connect(gw.url) as holder:

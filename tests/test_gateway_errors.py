@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from asr.contract import ERRORS, ErrorCode
 
 from .conftest import ServerThread
-from .test_ws_server import closed_port, error_of, gateway, receive_all, send_audio
+from .helpers import closed_port, error_of, gateway, receive_all, send_audio
 
 GENERIC = "the speech backend is unavailable; try again"
 

@@ -8,8 +8,7 @@ import re
 import socket
 
 from .conftest import scaled
-from .test_gateway_log_secrets import upgrade
-from .test_ws_server import closed_port, gateway
+from .helpers import closed_port, gateway, upgrade
 
 
 async def test_a_client_that_never_answers_pings_is_closed_1011() -> None:

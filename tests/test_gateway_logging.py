@@ -17,13 +17,19 @@ from asr_server.settings import ServerSettings
 from .conftest import REPO
 
 
+def status_of(url: str) -> int:
+    with urllib.request.urlopen(url) as response:
+        status: int = response.status
+    return status
+
+
 async def test_probes_do_not_log_rejections(caplog: pytest.LogCaptureFixture) -> None:
     settings = ServerSettings(host="127.0.0.1", port=0)
     async with GatewayServer(settings, RivaSettings(uri="127.0.0.1:9")) as server:
         with caplog.at_level(logging.INFO, logger="asr.server"):
             for path in ("/healthz", "/", "/metrics"):
                 url = server.base_url + path
-                status = await asyncio.to_thread(lambda u=url: urllib.request.urlopen(u).status)
+                status = await asyncio.to_thread(status_of, url)
                 assert status == 200
             with pytest.raises(urllib.error.HTTPError):
                 await asyncio.to_thread(urllib.request.urlopen, server.base_url + "/missing")

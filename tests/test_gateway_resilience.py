@@ -18,16 +18,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
-from asr.audio import load_pcm16
+from asr.audio import PCM16_BYTES_PER_SECOND, load_pcm16
 from asr.contract import ErrorCode, server_message_adapter
 from asr.wer import word_error_rate
 from asr_server.app import STREAM_PATH
 from asr_server.limits import Limits
 
 from .conftest import ServerThread, scaled
-from .scripted import Script, start_scripted
-from .test_ws_server import (
-    BYTES_PER_SECOND,
+from .helpers import (
     JFK,
     JFK_TEXT,
     check_order,
@@ -38,6 +36,7 @@ from .test_ws_server import (
     send_audio,
     transcribe,
 )
+from .scripted import Script, start_scripted
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float) -> None:
@@ -68,7 +67,7 @@ async def test_client_that_stops_reading_is_closed_and_others_unaffected(
                 await slow.send(big)
             # ...and it goes on streaming audio without reading.
             streaming = asyncio.create_task(
-                send_audio(slow, load_pcm16(JFK)[: 3 * BYTES_PER_SECOND], speed=1.0, then=())
+                send_audio(slow, load_pcm16(JFK)[: 3 * PCM16_BYTES_PER_SECOND], speed=1.0, then=())
             )
 
             def closed_slow() -> bool:
@@ -140,14 +139,14 @@ async def test_sigterm_drains_sessions_then_closes_1001(riva_server: ServerThrea
         assert found, line
         url = "ws" + found.group(1).removeprefix("http") + STREAM_PATH
         pcm = load_pcm16(JFK)
-        cut = int(4.0 * BYTES_PER_SECOND)  # inside "ask not"
+        cut = int(4.0 * PCM16_BYTES_PER_SECOND)  # inside "ask not"
         async with connect(url) as ws:
             collector = Collector(ws)
             await send_audio(ws, pcm[:cut], speed=1.0, then=())
             proc.send_signal(signal.SIGTERM)
             # The client keeps talking; the server says it is going away and ignores it.
             talking = asyncio.create_task(
-                send_audio(ws, pcm[cut : cut + 2 * BYTES_PER_SECOND], speed=1.0, then=())
+                send_audio(ws, pcm[cut : cut + 2 * PCM16_BYTES_PER_SECOND], speed=1.0, then=())
             )
             async with asyncio.timeout(scaled(10)):
                 await collector.warned.wait()

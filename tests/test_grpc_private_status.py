@@ -10,6 +10,7 @@ moves it, this test fails by name, instead of the client silently reporting INTE
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 import riva.client.proto.riva_asr_pb2 as rasr
@@ -23,10 +24,10 @@ async def test_done_callback_sees_the_delivered_status() -> None:
     seen: asyncio.Future[tuple[object, str]] = asyncio.get_running_loop().create_future()
 
     def done(call: grpc.aio.Call) -> None:
-        status = call._cython_call._status  # type: ignore[attr-defined]
+        status = call._cython_call._status
         seen.set_result((status.code(), status.details()))
 
-    async def requests():  # type: ignore[no-untyped-def]
+    async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
         yield rasr.StreamingRecognizeRequest(streaming_config=rasr.StreamingRecognitionConfig())
         yield rasr.StreamingRecognizeRequest(audio_content=b"\x00\x00" * 1600)
 

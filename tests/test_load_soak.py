@@ -20,7 +20,7 @@ from load.soak_figures import Outage, account_sessions, schedule
 from load.soak_session import OUTCOMES, SoakSession
 
 from .conftest import SPEECH
-from .test_load_tool import run_cli
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="module")

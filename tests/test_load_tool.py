@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -18,21 +16,8 @@ from load.judge import judge, summarize
 from load.procs import read_proc
 from load.session import SessionResult
 
-from .conftest import REPO, SPEECH, scaled
-
-
-def run_cli(
-    *args: str, timeout: float, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m load ARGS`` from the repository root; ``timeout`` is scaled."""
-    return subprocess.run(
-        [sys.executable, "-m", "load", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=scaled(timeout),
-        env=env,
-    )
+from .conftest import SPEECH, scaled
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="module")

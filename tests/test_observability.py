@@ -26,7 +26,7 @@ from asr_server.app import GatewayServer
 from asr_server.settings import ServerSettings
 
 from .conftest import ServerThread, scaled
-from .test_ws_server import JFK, closed_port, error_of, gateway, receive_all, send_audio
+from .helpers import JFK, closed_port, error_of, gateway, receive_all, send_audio
 
 FOUR_SECONDS = load_pcm16(JFK)[: 4 * 32_000]
 

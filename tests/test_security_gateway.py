@@ -12,10 +12,7 @@ import json
 import logging
 import ssl
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -25,35 +22,18 @@ from asr.contract import ErrorCode
 from asr_server.tokens import TokenError, TokenProblem, issue_token, verify_token
 
 from .conftest import scaled
-from .test_ws_server import closed_port, error_of, gateway, receive_all
+from .helpers import (
+    API_KEY,
+    SECRET,
+    closed_port,
+    error_of,
+    first_message,
+    gateway,
+    get_token,
+    http,
+    receive_all,
+)
 from .tls import CertificateAuthority
-
-SECRET = "s3cret-token-signing-key-0123456789abcdef"
-API_KEY = "ak_live_9f8e7d6c5b4a39281706"
-
-
-def http(
-    url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=scaled(10), context=context) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
-async def get_token(base_url: str, key: str | None) -> tuple[int, dict[str, str], Any]:
-    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    status, head, body = await asyncio.to_thread(http, base_url + "/v1/tokens", headers)
-    return status, head, json.loads(body)
-
-
-async def first_message(url: str, **kwargs: Any) -> dict[str, Any]:
-    async with connect(url, **kwargs) as ws:
-        message: dict[str, Any] = json.loads(await ws.recv())
-    return message
-
 
 # --- TLS -----------------------------------------------------------------------------
 
@@ -87,8 +67,8 @@ async def test_api_key_header_and_query() -> None:
             "session.begin"
         )
         assert (await first_message(f"{gw.url}?api_key={API_KEY}"))["type"] == "session.begin"
-        for kwargs in ({}, {"additional_headers": {"Authorization": "Bearer nope"}}):
-            async with connect(gw.url, **kwargs) as ws:
+        for wrong in (None, {"Authorization": "Bearer nope"}):
+            async with connect(gw.url, additional_headers=wrong) as ws:
                 messages = await receive_all(ws)
             error_of(messages, ws, ErrorCode.UNAUTHORIZED)
             assert messages[-1]["message"] == "missing or invalid API key"
@@ -171,9 +151,9 @@ async def test_origin_allow_list() -> None:
     good = "https://app.example.com"
     async with gateway(f"127.0.0.1:{closed_port()}", allowed_origins=(good,)) as gw:
         with pytest.raises(InvalidStatus) as info:
-            await first_message(gw.url, origin="https://evil.example.net")  # type: ignore[arg-type]
+            await first_message(gw.url, origin="https://evil.example.net")
         assert info.value.response.status_code == 403
-        assert (await first_message(gw.url, origin=good))["type"] == "session.begin"  # type: ignore[arg-type]
+        assert (await first_message(gw.url, origin=good))["type"] == "session.begin"
         # Servers and apps send no Origin and are let through (API keys guard them).
         assert (await first_message(gw.url))["type"] == "session.begin"
 

@@ -16,14 +16,16 @@ from asr.contract import (
 from asr.events import Final, Partial, Progress
 from asr_server.limits import Limits
 from asr_server.protocol import (
+    Action,
     EndAudio,
     FinishUtterance,
     ForwardAudio,
+    Send,
     Session,
     StartBackend,
 )
 
-from .test_ws_protocol import SILENCE_100MS, assert_error, sent
+from .helpers import SILENCE_100MS, assert_error, sent
 
 FINALIZE = '{"type": "finalize"}'
 
@@ -33,23 +35,23 @@ class Clock:
 
     def __init__(self, **limits: float) -> None:
         self.now = 0.0
-        self.session = Session(session_id="s1", limits=Limits(**limits), now=0.0)  # type: ignore[arg-type]
+        self.session = Session(session_id="s1", limits=Limits(**limits), now=0.0)
         self.session.open()
 
-    def audio(self, seconds: float) -> list[object]:
-        actions: list[object] = []
+    def audio(self, seconds: float) -> list[Action]:
+        actions: list[Action] = []
         for _ in range(round(seconds * 10)):
             self.now = round(self.now + 0.1, 3)
             actions += self.session.receive_binary(SILENCE_100MS, self.now)
         return actions
 
-    def finalize(self) -> list[object]:
+    def finalize(self) -> list[Action]:
         return list(self.session.receive_text(FINALIZE, self.now))
 
-    def event(self, event: Partial | Final | Progress, *, forced: bool = False) -> list[object]:
+    def event(self, event: Partial | Final | Progress, *, forced: bool = False) -> list[Action]:
         return list(self.session.backend_event(event, offset=0.0, forced=forced, now=self.now))
 
-    def wait(self, seconds: float) -> list[object]:
+    def wait(self, seconds: float) -> list[Action]:
         self.now = round(self.now + seconds, 3)
         return list(self.session.tick(self.now))
 
@@ -72,7 +74,7 @@ def test_too_frequent_finalize_is_not_applied_and_warned_once() -> None:
             if isinstance(action, FinishUtterance):
                 applied += 1
             else:
-                warnings += sent([action])  # type: ignore[list-item]
+                warnings += sent([action])
     # At 4 s and 8 s of audio: one forced end per 4 s of audio, no more.
     assert applied == 2
     assert c.wait(0.4) == []  # and none of those merged into the flowing audio later
@@ -86,8 +88,9 @@ def test_too_early_finalize_is_applied_once_the_audio_stops() -> None:
     """Push-to-talk: a short command, released, is finalised half a second later."""
     c = Clock()
     c.audio(1.0)
-    [warning] = sent(c.finalize())  # type: ignore[arg-type]
-    assert warning.code is WarningCode.FINALIZE_TOO_FREQUENT  # type: ignore[attr-defined]
+    [warning] = sent(c.finalize())
+    assert isinstance(warning, WarningMessage)
+    assert warning.code is WarningCode.FINALIZE_TOO_FREQUENT
     assert c.session.deadline() == c.now + 0.5
     assert c.wait(0.4) == []
     assert c.wait(0.1) == [FinishUtterance()]
@@ -132,7 +135,8 @@ def test_a_slow_backend_that_keeps_answering_is_waited_for_after_end() -> None:
     assert c.session.backend_deadline() == c.now + 10.0
     c.event(Final(text="late but there", audio_processed=2.0), forced=True)
     [end, _close] = c.session.backend_done(c.now)
-    assert "late but there" in end.message.model_dump_json()  # type: ignore[attr-defined]
+    assert isinstance(end, Send)
+    assert "late but there" in end.message.model_dump_json()
 
 
 def test_a_backend_silent_for_final_timeout_after_end_is_stalled() -> None:

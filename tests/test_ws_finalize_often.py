@@ -18,11 +18,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from asr.audio import chunk_bytes, load_pcm16, paced
+from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, load_pcm16, paced
 from asr.wer import normalize, word_error_rate
 
 from .conftest import SPEECH, ServerThread, load_set
-from .test_ws_server import BYTES_PER_SECOND, check_order, finals_text, gateway, receive_all
+from .helpers import check_order, finals_text, gateway, receive_all
 
 CLIPS = [
     (
@@ -40,10 +40,10 @@ async def session(url: str, pcm: bytes, every: float | None) -> list[dict[str, A
         receiver = asyncio.create_task(receive_all(ws))
         with contextlib.suppress(ConnectionClosed):
             since = 0
-            async for chunk in paced(chunk_bytes(pcm, 50), BYTES_PER_SECOND):
+            async for chunk in paced(chunk_bytes(pcm, 50), PCM16_BYTES_PER_SECOND):
                 await ws.send(chunk)
                 since += len(chunk)
-                if every is not None and since >= every * BYTES_PER_SECOND:
+                if every is not None and since >= every * PCM16_BYTES_PER_SECOND:
                     since = 0
                     await ws.send(json.dumps({"type": "finalize"}))
             await ws.send(json.dumps({"type": "end"}))
@@ -70,7 +70,9 @@ async def test_finalize_every_quarter_half_and_whole_second(riva_server: ServerT
             check_order(messages)
             end = messages[-1]
             assert end["type"] == "session.end", end
-            assert end["audio_seconds"] == pytest.approx(len(load_pcm16(path)) / BYTES_PER_SECOND)
+            assert end["audio_seconds"] == pytest.approx(
+                len(load_pcm16(path)) / PCM16_BYTES_PER_SECOND
+            )
             # Nothing dropped at a seam: about as many words as spoken (no deletions run).
             words = len(normalize(finals_text(messages)).split())
             assert words >= 0.9 * len(ref.split()), (every, finals_text(messages))

@@ -9,139 +9,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import ssl
 import struct
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from asr.audio import chunk_bytes, float32_to_pcm16, load_pcm16, paced, read_audio, resample
-from asr.contract import ERRORS, ErrorCode, server_message_adapter
-from asr.settings import RivaSettings
+from asr.audio import (
+    PCM16_BYTES_PER_SECOND,
+    chunk_bytes,
+    float32_to_pcm16,
+    load_pcm16,
+    paced,
+    read_audio,
+    resample,
+)
+from asr.contract import ErrorCode
 from asr.wer import word_error_rate
-from asr_server.app import STREAM_PATH, GatewayServer
+from asr_server.app import STREAM_PATH
 from asr_server.certs import write_self_signed
 from asr_server.limits import Limits
-from asr_server.settings import ServerSettings
 
-from .conftest import SPEECH, ServerThread, load_set, scaled
-
-JFK = SPEECH / "jfk" / "jfk.wav"
-JFK_TEXT = (
-    "And so, my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
+from .conftest import ServerThread, load_set, scaled
+from .helpers import (
+    JFK,
+    JFK_TEXT,
+    check_order,
+    closed_port,
+    error_of,
+    finals_text,
+    gateway,
+    receive_all,
+    send_audio,
+    transcribe,
 )
-BYTES_PER_SECOND = 32_000  # 16 kHz PCM16
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@asynccontextmanager
-async def gateway(
-    riva_uri: str,
-    *,
-    cert: tuple[Path, Path] | None = None,
-    riva: dict[str, Any] | None = None,
-    **settings: Any,
-) -> AsyncIterator[GatewayServer]:
-    server_settings = ServerSettings(
-        host="127.0.0.1",
-        port=0,
-        cert=cert[0] if cert else None,
-        key=cert[1] if cert else None,
-        **settings,
-    )
-    riva_settings = RivaSettings(uri=riva_uri, **(riva or {}))
-    async with GatewayServer(server_settings, riva_settings) as server:
-        yield server
-
-
-async def receive_all(ws: ClientConnection) -> list[dict[str, Any]]:
-    """Every message until the server closes, each checked against the contract."""
-    messages = []
-    async with asyncio.timeout(scaled(120)):
-        # Iteration ends quietly on 1000; other close codes raise once the frames are read.
-        with contextlib.suppress(ConnectionClosedError):
-            async for frame in ws:
-                assert isinstance(frame, str)
-                server_message_adapter.validate_json(frame)
-                messages.append(json.loads(frame))
-    return messages
-
-
-async def send_audio(
-    ws: ClientConnection,
-    pcm: bytes,
-    *,
-    speed: float = 2.0,
-    chunk_ms: int = 100,
-    then: Iterable[dict[str, Any]] = ({"type": "end"},),
-) -> None:
-    """Send ``pcm`` paced at ``speed`` x real time, then ``then``; stop if the server closes."""
-    with contextlib.suppress(ConnectionClosed):
-        async for chunk in paced(chunk_bytes(pcm, chunk_ms), BYTES_PER_SECOND * speed):
-            await ws.send(chunk)
-        for message in then:
-            await ws.send(json.dumps(message))
-
-
-async def transcribe(
-    url: str, pcm: bytes, *, query: str = "", speed: float = 2.0
-) -> tuple[list[dict[str, Any]], ClientConnection]:
-    async with connect(url + query) as ws:
-        sender = asyncio.create_task(send_audio(ws, pcm, speed=speed))
-        messages = await receive_all(ws)
-        await sender
-    return messages, ws
-
-
-def check_order(messages: list[dict[str, Any]]) -> None:
-    """session.begin first, seq 0.. without gaps, partials before their final, one id."""
-    assert messages[0]["type"] == "session.begin"
-    assert [m["seq"] for m in messages] == list(range(len(messages)))
-    assert len({m["session_id"] for m in messages}) == 1
-    in_utterance = False
-    for m in messages:
-        if m["type"] == "vad.speech_start":
-            assert not in_utterance
-            in_utterance = True
-        elif m["type"] == "transcript.partial":
-            assert in_utterance, "a partial outside an utterance"
-        elif m["type"] == "vad.speech_end":
-            assert in_utterance
-            in_utterance = False
-    finals = [m for m in messages if m["type"] == "transcript.final"]
-    ends = [m["end"] for m in finals]
-    assert ends == sorted(ends), "finals out of order"
-
-
-def finals_text(messages: list[dict[str, Any]]) -> str:
-    return " ".join(m["text"] for m in messages if m["type"] == "transcript.final")
-
-
-def error_of(messages: list[dict[str, Any]], ws: ClientConnection, code: ErrorCode) -> None:
-    """The session ended with one ``error`` of ``code`` and its close code."""
-    assert messages[-1]["type"] == "error", messages
-    assert messages[-1]["code"] == code.value
-    assert messages[-1]["retryable"] is ERRORS[code].retryable
-    assert ws.close_code == ERRORS[code].close_code
-    assert ws.close_reason == code.value
-
 
 # --- transcripts ---------------------------------------------------------------------
 
@@ -171,7 +77,7 @@ async def test_every_utterance_gets_a_final(riva_server: ServerThread) -> None:
     clips = load_set("librispeech_mini")[2:4]  # 4.8 s and 10.4 s utterances
     silence = b"\x00\x00" * 32_000  # 2 s
     pcm = silence[:8000] + load_pcm16(clips[0].path) + silence + load_pcm16(clips[1].path)
-    first_end = (4000 + len(load_pcm16(clips[0].path))) / BYTES_PER_SECOND
+    first_end = (4000 + len(load_pcm16(clips[0].path))) / PCM16_BYTES_PER_SECOND
     async with gateway(riva_server.uri) as gw:
         messages, ws = await transcribe(gw.url, pcm, query="?word_timestamps=true")
     check_order(messages)
@@ -190,7 +96,7 @@ async def test_every_utterance_gets_a_final(riva_server: ServerThread) -> None:
 
 async def test_finalize_forces_a_final_and_times_continue(riva_server: ServerThread) -> None:
     pcm = load_pcm16(JFK)
-    cut = int(6.0 * BYTES_PER_SECOND)  # mid-speech, in "your country", past the 4 s minimum
+    cut = int(6.0 * PCM16_BYTES_PER_SECOND)  # mid-speech, in "your country", past the 4 s minimum
     async with gateway(riva_server.uri) as gw, connect(gw.url + "?word_timestamps=true") as ws:
         receiver = asyncio.create_task(receive_all(ws))
         await send_audio(ws, pcm[:cut], then=[{"type": "finalize"}])
@@ -327,7 +233,7 @@ async def test_backend_down_is_a_typed_error_not_a_hang() -> None:
 async def test_unknown_model_from_riva_is_invalid_config(riva_server: ServerThread) -> None:
     async with gateway(riva_server.uri) as gw, connect(gw.url + "?model=no-such-model") as ws:
         receiver = asyncio.create_task(receive_all(ws))
-        await send_audio(ws, load_pcm16(JFK)[: 2 * BYTES_PER_SECOND])
+        await send_audio(ws, load_pcm16(JFK)[: 2 * PCM16_BYTES_PER_SECOND])
         messages = await receiver
     error_of(messages, ws, ErrorCode.INVALID_CONFIG)
 
@@ -425,7 +331,7 @@ async def test_wss_with_a_self_signed_certificate(
     async with gateway(riva_server.uri, cert=(cert, key)) as gw:
         assert gw.url.startswith("wss://") and gw.base_url.startswith("https://")
         url = gw.url.replace("127.0.0.1", "localhost")
-        pcm = load_pcm16(JFK)[: 4 * BYTES_PER_SECOND]
+        pcm = load_pcm16(JFK)[: 4 * PCM16_BYTES_PER_SECOND]
         async with connect(url, ssl=client_context) as ws:
             receiver = asyncio.create_task(receive_all(ws))
             await send_audio(ws, pcm)

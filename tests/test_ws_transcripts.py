@@ -19,7 +19,7 @@ from asr.audio import float32_to_pcm16, read_audio
 from asr.wer import word_error_rate
 
 from .conftest import REPO, SPEECH, ServerThread
-from .test_ws_server import JFK_TEXT, check_order, gateway, receive_all, send_audio
+from .helpers import JFK_TEXT, check_order, gateway, receive_all, send_audio
 
 JFK = SPEECH / "jfk" / "jfk.wav"
 NON_SPEECH = REPO / "tests" / "fixtures" / "non_speech"

@@ -44,7 +44,7 @@ from asr_server.limits import Limits
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, scaled
-from .test_ws_server import closed_port
+from .helpers import closed_port
 
 
 @asynccontextmanager
