@@ -123,6 +123,23 @@ async def wait_healthy(client: RivaASRClient, seconds: float = 10.0) -> None:
             await asyncio.sleep(0.1)
 
 
+async def wait_routed_to_serving(
+    client: RivaASRClient, times: int = 3, seconds: float = 10.0
+) -> None:
+    """Poll the health check through the client's channel until SERVING ``times`` in a row.
+
+    With round_robin each check goes to the next endpoint the channel holds healthy, so
+    consecutive SERVING answers mean the channel has taken in the servers' Watch updates
+    and no longer routes to a draining one.
+    """
+    async with asyncio.timeout(scaled(seconds)):
+        in_a_row = 0
+        while in_a_row < times:
+            in_a_row = in_a_row + 1 if await client.health(timeout=1.0) else 0
+            if not in_a_row:
+                await asyncio.sleep(0.05)
+
+
 async def transcribe(client: RivaASRClient, pcm: bytes = PCM) -> str:
     events = [e async for e in client.stream(chunk_bytes(pcm, 100))]
     return " ".join(e.text for e in events if isinstance(e, Final))
@@ -154,10 +171,11 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
         # ...and then fail fast, without a connection attempt.
         with pytest.raises(CircuitOpenError):
             await transcribe(client)
-        # Back on the same port: after the reset timeout a trial call closes the breaker.
+        # Back on the same port: the health check's SERVING half-opens the breaker (no wait
+        # for the reset timeout), and the trial call closes it.
         riva_process.start()
         await wait_healthy(client)  # reconnected within the capped backoff
-        await asyncio.sleep(1.1)  # the breaker's reset timeout
+        await eventually(lambda: client.breaker.current_state != "open")
         assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
         assert client.breaker.current_state == "closed"
     assert len(asyncio.all_tasks()) == tasks_before  # nothing left running
@@ -181,14 +199,19 @@ async def test_stalled_riva_hits_the_deadline(riva_process: RivaProcess) -> None
         assert await client.list_models()
 
 
-async def _session(url: str, pcm: bytes) -> tuple[list[dict[str, Any]], int | None]:
-    """Stream ``pcm`` at real time over the WebSocket; all messages and the close code."""
+async def _session(
+    url: str, pcm: bytes, transcribing: asyncio.Event | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Stream ``pcm`` at real time over the WebSocket; all messages and the close code.
+
+    ``transcribing`` is set at the first transcript message.
+    """
     messages: list[dict[str, Any]] = []
     async with connect(url) as ws:
 
         async def send() -> None:
             with contextlib.suppress(ConnectionClosed):
-                async for chunk in paced(chunk_bytes(pcm, 100), 32_000):
+                async for chunk in paced(chunk_bytes(pcm, 100), 32_000):  # real time
                     await ws.send(chunk)
                 await ws.send(json.dumps({"type": "end"}))
 
@@ -196,6 +219,8 @@ async def _session(url: str, pcm: bytes) -> tuple[list[dict[str, Any]], int | No
         with contextlib.suppress(ConnectionClosed):
             async for frame in ws:
                 messages.append(json.loads(frame))
+                if transcribing is not None and messages[-1]["type"].startswith("transcript."):
+                    transcribing.set()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
@@ -218,14 +243,18 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
         url = url.replace("http", "ws", 1)
         tasks_before = len(asyncio.all_tasks())
 
-        # Killed mid-session: the client is told, with a typed error and a close code.
-        async def kill_soon() -> None:
-            await asyncio.sleep(3.0)
+        # Killed mid-session, once Riva has answered: the client is told, with a typed
+        # error and a close code.
+        transcribing = asyncio.Event()
+
+        async def kill_when_transcribing() -> None:
+            await transcribing.wait()
             riva_process.kill()
 
-        killer = asyncio.create_task(kill_soon())
-        messages, code = await _session(url, PCM)
-        await killer
+        killer = asyncio.create_task(kill_when_transcribing())
+        messages, code = await _session(url, PCM, transcribing)
+        async with asyncio.timeout(scaled(5)):
+            await killer  # a session that never transcribed fails here, not by hanging
         errors = [m for m in messages if m["type"] == "error"]
         assert errors, [m["type"] for m in messages]
         assert errors[-1]["code"] == "backend_unavailable" and errors[-1]["retryable"]
@@ -239,8 +268,8 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
         # Back up: once /readyz sees Riva again and the breaker lets a trial call through,
         # new sessions succeed.
         riva_process.start()
-        await wait_healthy(server.client)
-        await asyncio.sleep(1.1)  # the breaker's reset timeout
+        await wait_healthy(server.client)  # SERVING half-opens the breaker at once
+        await eventually(lambda: server.client.breaker.current_state != "open")
         messages, code = await _session(url, PCM)
         finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
         assert code == 1000
@@ -272,7 +301,7 @@ async def test_unhealthy_endpoint_is_skipped() -> None:
             first.call(lambda server: server.set_serving(True))
             second.call(lambda server: server.set_serving(False))
             before = second.decodes()
-            await asyncio.sleep(0.5)  # health status is streamed to the client (Watch)
+            await wait_routed_to_serving(client)  # health is streamed to the channel (Watch)
             for _ in range(2):
                 assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
             assert first.decodes() > 0 and second.decodes() == before
