@@ -137,10 +137,14 @@ def test_every_module_declares_a_sorted_complete_all() -> None:
     import importlib
     import pkgutil
 
+    import asr
     import asr_server
 
-    names = ["asr_server"] + [
-        f"asr_server.{m.name}" for m in pkgutil.iter_modules(asr_server.__path__)
+    names = ["asr", "asr_server"] + [
+        m.name
+        for package in (asr, asr_server)
+        for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+        if not m.name.endswith("__main__")  # runs the command line when imported
     ]
     for name in names:
         module = importlib.import_module(name)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +26,10 @@ from .errors import AudioFormatError
 
 __all__ = [
     "PCM16_BYTES_PER_SECOND",
-    "TARGET_SAMPLE_RATE",
     "StreamResampler",
+    "TARGET_SAMPLE_RATE",
     "WavHeader",
+    "aiter_any",
     "chunk_bytes",
     "float32_bytes_to_array",
     "float32_to_pcm16",
@@ -46,6 +48,7 @@ PCM16_BYTES_PER_SECOND = TARGET_SAMPLE_RATE * 2
 """Bytes of one second of mono PCM16 at :data:`TARGET_SAMPLE_RATE`."""
 
 Float32Array = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 def read_audio(path: str | PathLike[str]) -> tuple[Float32Array, int]:
@@ -180,7 +183,7 @@ async def paced(
     """
     start = time.monotonic()
     sent = 0
-    async for chunk in _aiter(chunks):
+    async for chunk in aiter_any(chunks):
         due = start + sent / bytes_per_second
         delay = due - time.monotonic()
         if delay > 0:
@@ -189,13 +192,14 @@ async def paced(
         sent += len(chunk)
 
 
-async def _aiter(chunks: Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    if isinstance(chunks, AsyncIterable):
-        async for chunk in chunks:
-            yield chunk
+async def aiter_any(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
+    """Iterate a sync or an async iterable asynchronously."""
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
     else:
-        for chunk in chunks:
-            yield chunk
+        for item in source:
+            yield item
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,11 @@ place, so a replayed stream forces its ends of utterance where the original did.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import TypeVar
 
+from .audio import aiter_any
 from .markers import AudioItem, EndOfUtterance
 
-__all__ = ["ReplayableAudio", "aiter_any"]
-
-T = TypeVar("T")
+__all__ = ["ReplayableAudio"]
 
 
 class ReplayableAudio:
@@ -55,14 +53,4 @@ class ReplayableAudio:
                 self._sent_bytes += size
                 if self._sent_bytes > self._limit:
                     self._sent = None
-            yield item
-
-
-async def aiter_any(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
-    """Iterate a sync or async iterable asynchronously."""
-    if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
-    else:
-        for item in source:
             yield item

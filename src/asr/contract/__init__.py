@@ -30,12 +30,12 @@ from .messages import (
 )
 
 __all__ = [
-    "ERRORS",
     "AnyClientMessage",
     "AnyServerMessage",
     "ClientMessage",
     "CloseCode",
     "ConfigMessage",
+    "ERRORS",
     "EndMessage",
     "ErrorCode",
     "ErrorMessage",

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-__all__ = ["ERRORS", "CloseCode", "ErrorCode", "ErrorSpec", "WarningCode"]
+__all__ = [
+    "CloseCode",
+    "ERRORS",
+    "ErrorCode",
+    "ErrorSpec",
+    "WarningCode",
+]
 
 
 class WarningCode(StrEnum):

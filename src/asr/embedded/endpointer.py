@@ -52,9 +52,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "EndOfUtterance",
+    "EndpointEvent",
     "EndpointParams",
     "Endpointer",
-    "EndpointEvent",
     "SpeechEnded",
     "SpeechResumed",
     "SpeechStarted",

@@ -25,8 +25,8 @@ __all__ = [
     "load_vad_session",
     "load_whisper",
     "sha256_of",
-    "verify_file",
     "vad_model_path",
+    "verify_file",
     "whisper_model_dir",
 ]
 

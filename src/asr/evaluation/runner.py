@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +24,7 @@ import numpy.typing as npt
 from ..audio import (
     PCM16_BYTES_PER_SECOND,
     TARGET_SAMPLE_RATE,
+    aiter_any,
     chunk_bytes,
     float32_to_pcm16,
     paced,
@@ -154,11 +155,6 @@ class SendClock:
         return self.times[min(index, len(self.times) - 1)] if self.times else None
 
 
-async def _iterate(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
-
-
 async def run_clip(
     transport: Transport,
     clip: Clip,
@@ -171,7 +167,7 @@ async def run_clip(
     """Stream one clip and measure it; errors are recorded, not raised."""
     pcm = float32_to_pcm16(samples)
     chunks = chunk_bytes(pcm, chunk_ms)
-    source = paced(chunks, PCM16_BYTES_PER_SECOND) if realtime else _iterate(chunks)
+    source = paced(chunks, PCM16_BYTES_PER_SECOND) if realtime else aiter_any(chunks)
     clock = SendClock()
     start = time.monotonic()
     partials, finals = 0, []
