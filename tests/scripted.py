@@ -104,6 +104,13 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
                 self.audio_bytes.append(received)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "scripted: connection reset")
         self.audio_bytes.append(received)
+        if step == "slow":
+            # A loaded server: it keeps answering (a response with no transcript every
+            # 0.3 s, as Riva's audio_processed progress) but takes 3 s for the final.
+            for tick in range(10):
+                await asyncio.sleep(0.3)
+                progress = rasr.StreamingRecognitionResult(audio_processed=tick * 0.01)
+                yield rasr.StreamingRecognizeResponse(results=[progress])
         if interim:
             yield rasr.StreamingRecognizeResponse(results=[_partial("partial")])
         yield rasr.StreamingRecognizeResponse(
