@@ -83,17 +83,18 @@ def test_no_text_over_pauses_or_non_speech(
     texts = [m for m in messages if m["type"] in ("transcript.partial", "transcript.final")]
     # Whisper's filler for silence and a syllable: never shown, not even as a partial.
     assert not [m for m in texts if re.search(r"thank you", m["text"], re.IGNORECASE)], texts
-    # Nothing from the audio after the last word. A final's span says where its words are;
-    # a partial only says how much audio had arrived when its decode finished, which on a
-    # loaded machine can be well past the speech: a late one must still be JFK's words.
+    # Nothing from the audio after the last word. No final may start there; one whose
+    # utterance ran on into the noise, and a partial whose decode finished late (it
+    # reports the audio received by then, far past the speech on a loaded machine), must
+    # still hold nothing but JFK's words.
     finals = [m for m in texts if m["type"] == "transcript.final" and m["text"]]
-    assert all(m["end"] <= speech_end + 1.0 for m in finals), finals
+    assert not [m for m in finals if m["start"] >= speech_end], finals
     jfk_words = set(normalize(JFK_TEXT).split())
     late = [
         m
         for m in texts
         if m["text"]
-        and m["audio_processed"] > speech_end + 2.0
+        and (m.get("end", 0.0) > speech_end or m["audio_processed"] > speech_end + 2.0)
         and not set(normalize(m["text"]).split()) <= jfk_words
     ]
     assert late == [], late
