@@ -70,7 +70,8 @@ def stream_file(
 
 
 def finals_text(results: list[tuple[float, rasr.StreamingRecognitionResult]]) -> str:
-    return " ".join(r.alternatives[0].transcript for _, r in results if r.is_final)
+    # Riva's finals end with a space, so its clients concatenate them as they come.
+    return "".join(r.alternatives[0].transcript for _, r in results if r.is_final).strip()
 
 
 def rpc_error(call: object) -> grpc.RpcError:
@@ -93,6 +94,12 @@ def test_streaming_jfk_partials_then_final(asr_service: riva.client.ASRService) 
     # Without punctuation the text is lower case, as Riva without a punctuation model.
     assert finals_text(results) == JFK
     assert results[-1][1].audio_processed == pytest.approx(11.0, abs=0.05)
+    # Riva's metadata on every result: channel 1, the language asked for; a final's text
+    # ends with a space, and only interim results carry a stability.
+    finals = [r for _, r in results if r.is_final]
+    assert all(r.channel_tag == 1 for _, r in results)
+    assert all(list(r.alternatives[0].language_code) == ["en-US"] for _, r in results)
+    assert all(r.alternatives[0].transcript.endswith(" ") and r.stability == 0 for r in finals)
     first_partial = results[0][0]
     assert first_partial < scaled(4.0)  # while the 7.3 s of sending is still going on
 
@@ -104,7 +111,7 @@ def test_streaming_unpaced_with_word_offsets_and_punctuation(
         asr_service, JFK_WAV, enable_word_time_offsets=True, enable_automatic_punctuation=True
     )
     finals = [r for _, r in results if r.is_final]
-    text = " ".join(r.alternatives[0].transcript for r in finals)
+    text = "".join(r.alternatives[0].transcript for r in finals).strip()
     assert normalize(text) == normalize(JFK)
     assert re.search(r"[,.]", text) and text[0].isupper()
     words = [w for r in finals for w in r.alternatives[0].words]
@@ -122,7 +129,7 @@ def test_offline_recognize_whole_file(asr_service: riva.client.ASRService) -> No
     )
     riva.client.add_audio_file_specs_to_config(config, JFK_WAV)
     response = asr_service.offline_recognize(JFK_WAV.read_bytes(), config)
-    text = " ".join(r.alternatives[0].transcript for r in response.results)
+    text = "".join(r.alternatives[0].transcript for r in response.results).strip()
     assert text == JFK
     ends = [r.audio_processed for r in response.results]
     assert ends == sorted(ends) and 0 < ends[-1] <= 11.0
@@ -136,7 +143,8 @@ def test_offline_flac_and_resampled_mulaw_stream(asr_service: riva.client.ASRSer
     sf.write(flac, samples, 16_000, format="FLAC")
     config = riva.client.RecognitionConfig(language_code="en-GB", encoding=raudio.FLAC)
     response = asr_service.offline_recognize(flac.getvalue(), config)
-    assert " ".join(r.alternatives[0].transcript for r in response.results) == JFK
+    # Riva's offline results end with a space too: the official script joins them as is.
+    assert "".join(r.alternatives[0].transcript for r in response.results) == JFK + " "
 
     ulaw = io.BytesIO()
     sf.write(ulaw, resample(samples, 16_000, 8_000), 8_000, format="RAW", subtype="ULAW")
@@ -352,6 +360,30 @@ async def test_capacity_and_cancel() -> None:
         finals = [
             r.alternatives[0].transcript async for resp in third for r in resp.results if r.is_final
         ]
-        assert " ".join(finals) == JFK
+        assert "".join(finals).strip() == JFK
         # The cancelled stream's 220 s of audio were never decoded.
         assert server.decode_stats["ran"] - ran <= 6
+
+
+def test_request_id_echoed_and_offline_audio_processed(
+    asr_service: riva.client.ASRService,
+) -> None:
+    # Offline: the client's id comes back, and every result reports the whole audio.
+    config = riva.client.RecognitionConfig(language_code="en-US", max_alternatives=1)
+    riva.client.add_audio_file_specs_to_config(config, JFK_WAV)
+    request = rasr.RecognizeRequest(config=config, audio=JFK_WAV.read_bytes())
+    request.id.value = "request-42"
+    response = asr_service.stub.Recognize(request, timeout=60)
+    assert response.id.value == "request-42"
+    assert response.results
+    for result in response.results:
+        assert result.audio_processed == pytest.approx(11.0, abs=0.05)
+        assert result.channel_tag == 1
+    # Streaming without an id: one UUID, the same on every response.
+    requests = [
+        rasr.StreamingRecognizeRequest(streaming_config=streaming_config(JFK_WAV)),
+        rasr.StreamingRecognizeRequest(audio_content=JFK_WAV.read_bytes()),
+    ]
+    ids = {r.id.value for r in asr_service.stub.StreamingRecognize(iter(requests), timeout=60)}
+    assert len(ids) == 1
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", ids.pop())

@@ -1,4 +1,4 @@
-"""Riva request messages in, validated options out; results in, Riva response messages out.
+"""Riva request messages in, validated options out (:mod:`.responses` builds the answers).
 
 Pure functions over protobuf messages (``riva/proto/riva_asr.proto``). Anything the server
 cannot honour raises :class:`~asr.errors.InvalidArgumentError` (or its
@@ -9,7 +9,7 @@ the servicer turns it into ``INVALID_ARGUMENT``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import riva.client.proto.riva_asr_pb2 as rasr
@@ -17,19 +17,12 @@ import riva.client.proto.riva_audio_pb2 as raudio
 
 from ..errors import InvalidArgumentError
 from .endpointer import EndpointParams
-from .engine import Transcription, WordTiming
-from .results import FinalResult, InterimResult
 
 __all__ = [
     "ModelCatalog",
     "RequestOptions",
-    "final_result",
-    "format_text",
-    "interim_result",
     "parse_config",
     "parse_runtime_config",
-    "progress_response",
-    "speech_results",
 ]
 
 _ENGLISH = re.compile(r"^en([-_][A-Za-z0-9]{2,8})*$", re.IGNORECASE)
@@ -103,6 +96,7 @@ class RequestOptions:
         word_time_offsets: ``enable_word_time_offsets``.
         hotwords: ``speech_contexts`` phrases joined for the engine, or ``None``.
         endpoint: ``endpointing_config`` merged onto the server defaults.
+        language_code: The language asked for (``en-US`` when unset), echoed on results.
     """
 
     encoding: str | None
@@ -112,6 +106,7 @@ class RequestOptions:
     word_time_offsets: bool
     hotwords: str | None
     endpoint: EndpointParams
+    language_code: str = "en-US"
 
 
 def parse_config(
@@ -163,6 +158,7 @@ def parse_config(
         word_time_offsets=config.enable_word_time_offsets,
         hotwords=" ".join(phrases) or None,
         endpoint=_endpoint(config, defaults),
+        language_code=language,
     )
 
 
@@ -220,107 +216,3 @@ def parse_runtime_config(runtime_config: Mapping[str, str]) -> bool:
             )
         force = value.strip().lower() == "true"
     return force
-
-
-_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[^\w\s'.,$%&@+#/-]|(?<=\s)-+|-+(?=\s|$)|^-+")
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
-_SPACES = re.compile(r"\s+")
-
-
-def format_text(text: str, punctuation: bool) -> str:
-    """Whisper's text as Riva would return it.
-
-    With ``punctuation`` the cased, punctuated text as is. Without it, lower case with
-    punctuation removed but apostrophes and numbers (``3.5``, ``1,000``) kept, as Riva
-    returns without its punctuation model.
-    """
-    if punctuation:
-        return _SPACES.sub(" ", text).strip()
-    text = _HYPHEN.sub(" ", text.lower())
-    text = _PUNCT.sub(" ", text)
-    return _SPACES.sub(" ", text).strip(" '")
-
-
-def _alternative(
-    result: Transcription,
-    options: RequestOptions,
-) -> rasr.SpeechRecognitionAlternative:
-    alt = rasr.SpeechRecognitionAlternative(
-        transcript=format_text(result.text, options.punctuation),
-        confidence=result.confidence,
-    )
-    if options.word_time_offsets:
-        alt.words.extend(_words(result.words, options.punctuation))
-    return alt
-
-
-def _words(words: Iterable[WordTiming], punctuation: bool) -> list[rasr.WordInfo]:
-    out = []
-    for w in words:
-        text = format_text(w.word, punctuation)
-        if text:
-            out.append(
-                rasr.WordInfo(
-                    word=text,
-                    start_time=round(w.start * 1000),
-                    end_time=round(w.end * 1000),
-                    confidence=w.probability,
-                )
-            )
-    return out
-
-
-def interim_result(
-    result: InterimResult,
-    options: RequestOptions,
-) -> rasr.StreamingRecognizeResponse:
-    """A streaming response carrying one partial (``is_final`` false)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.results.add(
-        alternatives=[
-            rasr.SpeechRecognitionAlternative(
-                transcript=format_text(result.text, options.punctuation)
-            )
-        ],
-        is_final=False,
-        stability=result.stability,
-        audio_processed=result.audio_processed,
-    )
-    return response
-
-
-def final_result(
-    result: FinalResult,
-    options: RequestOptions,
-) -> rasr.StreamingRecognizeResponse:
-    """A streaming response carrying one final (``is_final`` true)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.results.add(
-        alternatives=[_alternative(result.transcription, options)],
-        is_final=True,
-        stability=1.0,
-        audio_processed=result.audio_processed,
-    )
-    return response
-
-
-def progress_response(audio_processed: float) -> rasr.StreamingRecognizeResponse:
-    """A streaming response with no transcript: the server is alive and has processed
-    ``audio_processed`` seconds (sent for a forced end that found no speech, and while
-    finals are still being decoded after the client half-closed)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.results.add(is_final=False, audio_processed=audio_processed)
-    return response
-
-
-def speech_results(
-    results: Iterable[FinalResult],
-    options: RequestOptions,
-) -> rasr.RecognizeResponse:
-    """The offline ``RecognizeResponse``: one result per utterance."""
-    response = rasr.RecognizeResponse()
-    for result in results:
-        response.results.add(
-            alternatives=[_alternative(result.transcription, options)], audio_processed=result.end
-        )
-    return response

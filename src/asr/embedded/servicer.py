@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -26,16 +27,8 @@ from .audio_input import StreamAudioDecoder, decode_audio_file
 from .endpointer import EndpointParams
 from .engine import Engine, Transcription
 from .recognizer import Recognizer, RecognizerConfig
-from .requests import (
-    ModelCatalog,
-    RequestOptions,
-    final_result,
-    interim_result,
-    parse_config,
-    parse_runtime_config,
-    progress_response,
-    speech_results,
-)
+from .requests import ModelCatalog, RequestOptions, parse_config, parse_runtime_config
+from .responses import final_result, interim_result, progress_response, speech_results
 from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
 from .scheduler import DecodeScheduler
 from .vad import SileroVAD
@@ -102,6 +95,8 @@ class StreamSession:
         self._partial_running = False
         self._next_partial: DecodeJob | None = None
         self.options: RequestOptions | None = None
+        self.request_id = ""
+        """The client's request ``id``, echoed on every response (a UUID if it sent none)."""
         self.recognizer: Recognizer | None = None
 
     async def run(
@@ -123,6 +118,7 @@ class StreamSession:
                 "the first StreamingRecognizeRequest must carry streaming_config",
             )
         streaming = first.streaming_config
+        self.request_id = first.id.value or str(uuid.uuid4())
         try:
             parse_runtime_config(first.runtime_config)  # nothing to end yet, but checked
             options = parse_config(
@@ -183,7 +179,7 @@ class StreamSession:
                     self._handle(rec.feed(samples, vad.process(samples)))
                 if force:
                     self._handle(rec.force_end())
-                    self._outbox.put_nowait(progress_response(rec.audio_processed))
+                    self._outbox.put_nowait(progress_response(rec.audio_processed, self.request_id))
             samples = decoder.finish()
             if samples.size:
                 self._handle(rec.feed(samples, vad.process(samples)))
@@ -215,7 +211,7 @@ class StreamSession:
                 beat = loop.time() + PROGRESS_INTERVAL
                 if self._scheduler.progress != seen:
                     seen = self._scheduler.progress
-                    self._outbox.put_nowait(progress_response(rec.audio_processed))
+                    self._outbox.put_nowait(progress_response(rec.audio_processed, self.request_id))
 
     def _handle(self, step: Step) -> None:
         for job in step.jobs:
@@ -238,12 +234,12 @@ class StreamSession:
         assert self.options is not None
         for result in results:
             if isinstance(result, InterimResult):
-                self._outbox.put_nowait(interim_result(result, self.options))
+                self._outbox.put_nowait(interim_result(result, self.options, self.request_id))
             else:
                 self.log.debug(
                     "stream %d final %d: %r", self.id, result.utterance, result.transcription.text
                 )
-                self._outbox.put_nowait(final_result(result, self.options))
+                self._outbox.put_nowait(final_result(result, self.options, self.request_id))
 
     def _wanted(self, job: DecodeJob) -> bool:
         assert self.recognizer is not None
@@ -388,7 +384,8 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
         logger.debug(
             "recognized %.2f s of audio in %d utterance(s)", samples.size / 16_000, len(finals)
         )
-        return speech_results(finals, options)
+        request_id = request.id.value or str(uuid.uuid4())
+        return speech_results(finals, options, request_id, samples.size / 16_000)
 
     async def GetRivaSpeechRecognitionConfig(
         self,

@@ -1,0 +1,148 @@
+"""Results in, Riva response messages out, with the metadata Riva puts on every result.
+
+Riva (``riva/proto/riva_asr.proto``) echoes the request's ``id`` on every response (a new
+UUID when the client sent none), sets ``channel_tag`` (1 for mono audio) and the
+alternative's ``language_code``, ends a final's transcript with a space (clients that join
+results without a separator rely on it), sets ``stability`` on interim results only, and
+reports the whole audio's length as an offline result's ``audio_processed``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import riva.client.proto.riva_asr_pb2 as rasr
+
+from .engine import Transcription, WordTiming
+from .requests import RequestOptions
+from .results import FinalResult, InterimResult
+
+__all__ = [
+    "final_result",
+    "format_text",
+    "interim_result",
+    "progress_response",
+    "speech_results",
+]
+
+CHANNEL_TAG = 1
+"""Riva numbers channels from 1; the embedded server hears one (mixed to mono)."""
+
+_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[^\w\s'.,$%&@+#/-]|(?<=\s)-+|-+(?=\s|$)|^-+")
+_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+_SPACES = re.compile(r"\s+")
+
+
+def format_text(text: str, punctuation: bool) -> str:
+    """Whisper's text as Riva would return it.
+
+    With ``punctuation`` the cased, punctuated text as is. Without it, lower case with
+    punctuation removed but apostrophes and numbers (``3.5``, ``1,000``) kept, as Riva
+    returns without its punctuation model.
+    """
+    if punctuation:
+        return _SPACES.sub(" ", text).strip()
+    text = _HYPHEN.sub(" ", text.lower())
+    text = _PUNCT.sub(" ", text)
+    return _SPACES.sub(" ", text).strip(" '")
+
+
+def _alternative(
+    result: Transcription,
+    options: RequestOptions,
+) -> rasr.SpeechRecognitionAlternative:
+    text = format_text(result.text, options.punctuation)
+    alt = rasr.SpeechRecognitionAlternative(
+        transcript=f"{text} " if text else "",
+        confidence=result.confidence,
+        language_code=[options.language_code],
+    )
+    if options.word_time_offsets:
+        alt.words.extend(_words(result.words, options.punctuation))
+    return alt
+
+
+def _words(words: Iterable[WordTiming], punctuation: bool) -> list[rasr.WordInfo]:
+    out = []
+    for w in words:
+        text = format_text(w.word, punctuation)
+        if text:
+            out.append(
+                rasr.WordInfo(
+                    word=text,
+                    start_time=round(w.start * 1000),
+                    end_time=round(w.end * 1000),
+                    confidence=w.probability,
+                )
+            )
+    return out
+
+
+def interim_result(
+    result: InterimResult,
+    options: RequestOptions,
+    request_id: str,
+) -> rasr.StreamingRecognizeResponse:
+    """A streaming response carrying one partial (``is_final`` false)."""
+    response = rasr.StreamingRecognizeResponse()
+    response.id.value = request_id
+    response.results.add(
+        alternatives=[
+            rasr.SpeechRecognitionAlternative(
+                transcript=format_text(result.text, options.punctuation),
+                language_code=[options.language_code],
+            )
+        ],
+        is_final=False,
+        stability=result.stability,
+        channel_tag=CHANNEL_TAG,
+        audio_processed=result.audio_processed,
+    )
+    return response
+
+
+def final_result(
+    result: FinalResult,
+    options: RequestOptions,
+    request_id: str,
+) -> rasr.StreamingRecognizeResponse:
+    """A streaming response carrying one final (``is_final`` true, no ``stability``)."""
+    response = rasr.StreamingRecognizeResponse()
+    response.id.value = request_id
+    response.results.add(
+        alternatives=[_alternative(result.transcription, options)],
+        is_final=True,
+        channel_tag=CHANNEL_TAG,
+        audio_processed=result.audio_processed,
+    )
+    return response
+
+
+def progress_response(audio_processed: float, request_id: str) -> rasr.StreamingRecognizeResponse:
+    """A streaming response with no transcript: the server is alive and has processed
+    ``audio_processed`` seconds (sent for a forced end that found no speech, and while
+    finals are still being decoded after the client half-closed)."""
+    response = rasr.StreamingRecognizeResponse()
+    response.id.value = request_id
+    response.results.add(is_final=False, channel_tag=CHANNEL_TAG, audio_processed=audio_processed)
+    return response
+
+
+def speech_results(
+    results: Iterable[FinalResult],
+    options: RequestOptions,
+    request_id: str,
+    audio_seconds: float,
+) -> rasr.RecognizeResponse:
+    """The offline ``RecognizeResponse``: one result per utterance, each reporting the
+    whole audio (``audio_seconds``) as processed."""
+    response = rasr.RecognizeResponse()
+    response.id.value = request_id
+    for result in results:
+        response.results.add(
+            alternatives=[_alternative(result.transcription, options)],
+            channel_tag=CHANNEL_TAG,
+            audio_processed=audio_seconds,
+        )
+    return response
