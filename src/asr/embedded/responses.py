@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import riva.client.proto.riva_asr_pb2 as rasr
 
@@ -79,15 +80,22 @@ def _words(words: Iterable[WordTiming], punctuation: bool) -> list[rasr.WordInfo
     return out
 
 
+def _streaming(request_id: str, **result: Any) -> rasr.StreamingRecognizeResponse:
+    """A streaming response with one result, stamped with the request id and channel."""
+    response = rasr.StreamingRecognizeResponse()
+    response.id.value = request_id
+    response.results.add(channel_tag=CHANNEL_TAG, **result)
+    return response
+
+
 def interim_result(
     result: InterimResult,
     options: RequestOptions,
     request_id: str,
 ) -> rasr.StreamingRecognizeResponse:
     """A streaming response carrying one partial (``is_final`` false)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.id.value = request_id
-    response.results.add(
+    return _streaming(
+        request_id,
         alternatives=[
             rasr.SpeechRecognitionAlternative(
                 transcript=format_text(result.text, options.punctuation),
@@ -96,10 +104,8 @@ def interim_result(
         ],
         is_final=False,
         stability=result.stability,
-        channel_tag=CHANNEL_TAG,
         audio_processed=result.audio_processed,
     )
-    return response
 
 
 def final_result(
@@ -108,25 +114,19 @@ def final_result(
     request_id: str,
 ) -> rasr.StreamingRecognizeResponse:
     """A streaming response carrying one final (``is_final`` true, no ``stability``)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.id.value = request_id
-    response.results.add(
+    return _streaming(
+        request_id,
         alternatives=[_alternative(result.transcription, options)],
         is_final=True,
-        channel_tag=CHANNEL_TAG,
         audio_processed=result.audio_processed,
     )
-    return response
 
 
 def progress_response(audio_processed: float, request_id: str) -> rasr.StreamingRecognizeResponse:
     """A streaming response with no transcript: the server is alive and has processed
     ``audio_processed`` seconds (sent for a forced end that found no speech, and while
     finals are still being decoded after the client half-closed)."""
-    response = rasr.StreamingRecognizeResponse()
-    response.id.value = request_id
-    response.results.add(is_final=False, channel_tag=CHANNEL_TAG, audio_processed=audio_processed)
-    return response
+    return _streaming(request_id, is_final=False, audio_processed=audio_processed)
 
 
 def speech_results(
