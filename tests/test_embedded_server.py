@@ -141,7 +141,7 @@ def test_offline_flac_and_resampled_mulaw_stream(asr_service: riva.client.ASRSer
     samples, _ = read_audio(JFK_WAV)
     flac = io.BytesIO()
     sf.write(flac, samples, 16_000, format="FLAC")
-    config = riva.client.RecognitionConfig(language_code="en-GB", encoding=raudio.FLAC)
+    config = riva.client.RecognitionConfig(language_code="en-US", encoding=raudio.FLAC)
     response = asr_service.offline_recognize(flac.getvalue(), config)
     # Riva's offline results end with a space too: the official script joins them as is.
     assert "".join(r.alternatives[0].transcript for r in response.results) == JFK + " "
@@ -241,6 +241,10 @@ def _audio(data: bytes = b"\x00\x00" * 1600) -> rasr.StreamingRecognizeRequest:
     return rasr.StreamingRecognizeRequest(audio_content=data)
 
 
+def _diarize() -> rasr.SpeakerDiarizationConfig:
+    return rasr.SpeakerDiarizationConfig(enable_speaker_diarization=True, max_speaker_count=3)
+
+
 def _runtime(**runtime_config: str) -> rasr.StreamingRecognizeRequest:
     """A request with ``runtime_config`` (Riva 2.27) and a little audio."""
     return rasr.StreamingRecognizeRequest(
@@ -253,7 +257,14 @@ def _runtime(**runtime_config: str) -> rasr.StreamingRecognizeRequest:
     [
         ([_audio()], "first StreamingRecognizeRequest must carry streaming_config"),
         ([_config(encoding=raudio.FLAC, sample_rate_hertz=16_000), _audio()], "FLAC"),
-        ([_config(language_code="de-DE", sample_rate_hertz=16_000), _audio()], "English"),
+        (
+            [_config(language_code="de-DE", sample_rate_hertz=16_000), _audio()],
+            "Error: Unavailable model requested. Lang: de-DE, Type: online",
+        ),
+        (
+            [_config(language_code="en-GB", sample_rate_hertz=16_000), _audio()],
+            "Error: Unavailable model requested. Lang: en-GB, Type: online",
+        ),
         ([_config(), _audio()], "sample_rate_hertz is not set"),
         ([_config(sample_rate_hertz=16_000), _audio(b"\x00\x01\x02")], "odd number"),
         (
@@ -264,7 +275,29 @@ def _runtime(**runtime_config: str) -> rasr.StreamingRecognizeRequest:
             [_config(sample_rate_hertz=16_000), _audio(), _config(sample_rate_hertz=16_000)],
             "only be sent in the first",
         ),
-        ([_config(sample_rate_hertz=16_000, model="conformer-de"), _audio()], "unknown model"),
+        (
+            [_config(sample_rate_hertz=16_000, model="conformer-de"), _audio()],
+            "Error: Unavailable model requested. Lang: en-US, Type: online "
+            "(model 'conformer-de' is not served",
+        ),
+        (
+            [_config(sample_rate_hertz=16_000, diarization_config=_diarize()), _audio()],
+            "speaker diarization is not available",
+        ),
+        (
+            [
+                _config(sample_rate_hertz=16_000, custom_configuration={"left_padding": "1"}),
+                _audio(),
+            ],
+            "custom_configuration key 'left_padding' is not supported",
+        ),
+        (
+            [
+                _config(sample_rate_hertz=16_000, custom_configuration={"beam_size": "99"}),
+                _audio(),
+            ],
+            "'beam_size' must be an integer in [1, 8], got '99'",
+        ),
         (
             [_config(sample_rate_hertz=16_000), _runtime(flush="true")],
             "runtime_config key 'flush' is not supported",
@@ -278,11 +311,15 @@ def _runtime(**runtime_config: str) -> rasr.StreamingRecognizeRequest:
         "no-config",
         "flac-stream",
         "german",
+        "british",
         "no-rate",
         "odd-bytes",
         "channels",
         "second-config",
         "model",
+        "diarization",
+        "custom-key",
+        "custom-value",
         "runtime-key",
         "runtime-value",
     ],
@@ -300,13 +337,16 @@ def test_invalid_streams(
 def test_invalid_offline_requests(asr_service: riva.client.ASRService) -> None:
     pcm = b"\x00\x00" * 1600
     for config, details in [
-        (riva.client.RecognitionConfig(language_code="fr-FR", sample_rate_hertz=16_000), "English"),
+        (
+            riva.client.RecognitionConfig(language_code="fr-FR", sample_rate_hertz=16_000),
+            "Error: Unavailable model requested. Lang: fr-FR, Type: offline",
+        ),
         (riva.client.RecognitionConfig(language_code="en-US"), "sample_rate_hertz"),
         (
             riva.client.RecognitionConfig(
                 language_code="en-US", sample_rate_hertz=16_000, model="nope"
             ),
-            "unknown model",
+            "model 'nope' is not served",
         ),
     ]:
         error = rpc_error(lambda c=config: asr_service.offline_recognize(pcm, c))

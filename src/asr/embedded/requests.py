@@ -8,7 +8,6 @@ the servicer turns it into ``INVALID_ARGUMENT``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -16,16 +15,16 @@ import riva.client.proto.riva_asr_pb2 as rasr
 import riva.client.proto.riva_audio_pb2 as raudio
 
 from ..errors import InvalidArgumentError
+from .catalog import MAX_ALTERNATIVES, ModelCatalog
+from .custom_config import MAX_WINDOW_MS, CustomConfig, parse_custom_configuration
 from .endpointer import EndpointParams
 
 __all__ = [
-    "ModelCatalog",
     "RequestOptions",
     "parse_config",
     "parse_runtime_config",
 ]
 
-_ENGLISH = re.compile(r"^en([-_][A-Za-z0-9]{2,8})*$", re.IGNORECASE)
 _STREAMING_ENCODINGS = ("LINEAR_PCM", "MULAW", "ALAW")
 _OFFLINE_ENCODINGS = (*_STREAMING_ENCODINGS, "FLAC", "OGGOPUS")
 MIN_SAMPLE_RATE = 1_000
@@ -34,69 +33,24 @@ MAX_CHANNELS = 8
 
 
 @dataclass(frozen=True, slots=True)
-class ModelCatalog:
-    """The model names the server answers to, derived from the engine's name.
-
-    Attributes:
-        engine: The engine's name, e.g. ``"whisper-tiny.en"``.
-    """
-
-    engine: str
-
-    @property
-    def streaming(self) -> str:
-        return f"{self.engine}-cpu-asr-streaming"
-
-    @property
-    def offline(self) -> str:
-        return f"{self.engine}-cpu-asr-offline"
-
-    def configs(
-        self,
-        endpoint: EndpointParams,
-        model_name: str = "",
-    ) -> rasr.RivaSpeechRecognitionConfigResponse:
-        """The ``GetRivaSpeechRecognitionConfig`` answer, filtered by ``model_name``."""
-        response = rasr.RivaSpeechRecognitionConfigResponse()
-        for name, online in ((self.streaming, True), (self.offline, False)):
-            if model_name and model_name != name:
-                continue
-            config = response.model_config.add(model_name=name)
-            config.parameters.update(
-                {
-                    "type": "online" if online else "offline",
-                    "streaming": "true" if online else "false",
-                    "language_code": "en-US",
-                    "sample_rate": "16000",
-                    "engine": f"faster-whisper/{self.engine}/int8/cpu",
-                    "vad": "silero-v6",
-                    "automatic_punctuation": "true",
-                    "word_time_offsets": "true",
-                    "start_history": str(endpoint.start_history),
-                    "start_threshold": str(endpoint.start_threshold),
-                    "stop_history": str(endpoint.stop_history),
-                    "stop_threshold": str(endpoint.stop_threshold),
-                    "stop_history_eou": str(endpoint.stop_history_eou),
-                    "stop_threshold_eou": str(endpoint.stop_threshold_eou),
-                }
-            )
-        return response
-
-
-@dataclass(frozen=True, slots=True)
 class RequestOptions:
     """A validated ``RecognitionConfig``.
 
     Attributes:
         encoding: ``"LINEAR_PCM"``, ``"MULAW"``, ``"ALAW"``, ``"FLAC"``, ``"OGGOPUS"`` or
-            ``None`` (unset: sniff a WAV header).
+            ``None`` (unset: sniff the container).
         sample_rate: ``None`` when unset (a WAV header must supply it).
         channels: ``None`` when unset.
         punctuation: ``enable_automatic_punctuation``.
         word_time_offsets: ``enable_word_time_offsets``.
-        hotwords: ``speech_contexts`` phrases joined for the engine, or ``None``.
+        boosts: ``speech_contexts`` phrases with their ``boost`` (0 when unset).
         endpoint: ``endpointing_config`` merged onto the server defaults.
-        language_code: The language asked for (``en-US`` when unset), echoed on results.
+        language_code: The language served, echoed on results.
+        max_alternatives: Hypotheses per final, 1 to :data:`~.catalog.MAX_ALTERNATIVES`.
+        profanity_filter: Mask profanities, first letter kept (``profanity_filter``).
+        verbatim: Spoken form, numbers as words (``verbatim_transcripts``); else the
+            written form.
+        custom: The parsed ``custom_configuration``.
     """
 
     encoding: str | None
@@ -104,9 +58,18 @@ class RequestOptions:
     channels: int | None
     punctuation: bool
     word_time_offsets: bool
-    hotwords: str | None
+    boosts: tuple[tuple[str, float], ...]
     endpoint: EndpointParams
     language_code: str = "en-US"
+    max_alternatives: int = 1
+    profanity_filter: bool = False
+    verbatim: bool = False
+    custom: CustomConfig = CustomConfig()
+
+    @property
+    def hotwords(self) -> str | None:
+        """The phrases to favour (boost not negative), space separated."""
+        return " ".join(p for p, boost in self.boosts if boost >= 0) or None
 
 
 def parse_config(
@@ -121,15 +84,21 @@ def parse_config(
     Raises:
         InvalidArgumentError: A field the server cannot honour.
     """
-    language = config.language_code or "en-US"
-    if not _ENGLISH.match(language):
+    language = catalog.check(config.model, config.language_code, streaming=streaming)
+    if config.diarization_config.enable_speaker_diarization:
         raise InvalidArgumentError(
-            f"language_code {language!r} is not supported: this server recognises English "
-            "only (en, en-US, en-GB, ...)"
+            "speaker diarization is not available on this server (it has no speaker "
+            "model); leave diarization_config.enable_speaker_diarization false"
         )
-    names = (catalog.streaming, catalog.offline)
-    if config.model and config.model not in names:
-        raise InvalidArgumentError(f"unknown model {config.model!r}; available: {', '.join(names)}")
+    if config.enable_separate_recognition_per_channel:
+        raise InvalidArgumentError(
+            "enable_separate_recognition_per_channel is not supported (Riva does not "
+            "support it either); leave it false"
+        )
+    if config.max_alternatives < 0:
+        raise InvalidArgumentError(
+            f"max_alternatives must not be negative, got {config.max_alternatives}"
+        )
     encoding: str | None = None
     if config.encoding != raudio.AudioEncoding.ENCODING_UNSPECIFIED:
         encoding = raudio.AudioEncoding.Name(config.encoding)
@@ -149,36 +118,48 @@ def parse_config(
         raise InvalidArgumentError(
             f"audio_channel_count {channels} is out of range [1, {MAX_CHANNELS}]"
         )
-    phrases = [p.strip() for ctx in config.speech_contexts for p in ctx.phrases if p.strip()]
+    custom = parse_custom_configuration(config.custom_configuration)
+    boosts = tuple(
+        (p.strip(), ctx.boost) for ctx in config.speech_contexts for p in ctx.phrases if p.strip()
+    )
     return RequestOptions(
         encoding=encoding,
         sample_rate=rate,
         channels=channels,
         punctuation=config.enable_automatic_punctuation,
         word_time_offsets=config.enable_word_time_offsets,
-        hotwords=" ".join(phrases) or None,
-        endpoint=_endpoint(config, defaults),
+        boosts=boosts,
+        endpoint=_endpoint(config, defaults, custom),
         language_code=language,
+        max_alternatives=min(MAX_ALTERNATIVES, max(1, config.max_alternatives)),
+        profanity_filter=config.profanity_filter,
+        verbatim=config.verbatim_transcripts,
+        custom=custom,
     )
 
 
-def _endpoint(config: rasr.RecognitionConfig, defaults: EndpointParams) -> EndpointParams:
+def _endpoint(
+    config: rasr.RecognitionConfig, defaults: EndpointParams, custom: CustomConfig
+) -> EndpointParams:
+    if custom.short_stop_history is not None:
+        defaults = replace(defaults, short_stop_history=custom.short_stop_history)
     if not config.HasField("endpointing_config"):
         return defaults
     ep = config.endpointing_config
     for name in ("start_history", "stop_history", "stop_history_eou"):
-        if not 0 <= getattr(ep, name) <= 10_000:
+        if not 0 <= getattr(ep, name) <= MAX_WINDOW_MS:
             raise InvalidArgumentError(
-                f"endpointing_config.{name} must be in [0, 10000] ms, got {getattr(ep, name)}"
+                f"endpointing_config.{name} must be in [0, {MAX_WINDOW_MS}] ms, "
+                f"got {getattr(ep, name)}"
             )
     for name in ("start_threshold", "stop_threshold", "stop_threshold_eou"):
         if not 0.0 <= getattr(ep, name) <= 1.0:
             raise InvalidArgumentError(
                 f"endpointing_config.{name} must be in [0, 1], got {getattr(ep, name)}"
             )
-    if ep.stop_history:
+    if ep.stop_history and custom.short_stop_history is None:
         # The client chose its stop window: honour it exactly, without the longer window
-        # for short utterances (see asr.embedded.endpointer).
+        # for short utterances (see asr.embedded.endpointer), unless it asked for one.
         defaults = replace(defaults, short_stop_history=0)
     # 0 means "the server's default" (proto3 has no presence for scalars).
     return defaults.merged(

@@ -24,10 +24,11 @@ import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 
 from ..errors import InvalidArgumentError
 from .audio_input import StreamAudioDecoder, decode_audio_file
+from .catalog import DEFAULT_MODEL_ALIASES, ModelCatalog
 from .endpointer import EndpointParams
 from .engine import Engine, Transcription
 from .recognizer import Recognizer, RecognizerConfig
-from .requests import ModelCatalog, RequestOptions, parse_config, parse_runtime_config
+from .requests import RequestOptions, parse_config, parse_runtime_config
 from .responses import final_result, interim_result, progress_response, speech_results
 from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
 from .scheduler import DecodeScheduler
@@ -54,12 +55,15 @@ class ServicerConfig:
         partial_interval_ms: New speech audio between two interim results.
         endpoint: Endpointing defaults for fields a request leaves at 0.
         speculative: Decode finals speculatively at the first-pass end of utterance.
+        model_aliases: Model names besides the engine's own that select it (a NIM's
+            model names, so frameworks' defaults work unchanged).
     """
 
     max_streams: int = 8
     partial_interval_ms: int = 1000
     endpoint: EndpointParams = EndpointParams()
     speculative: bool = True
+    model_aliases: tuple[str, ...] = DEFAULT_MODEL_ALIASES
 
 
 class _Abort(Exception):
@@ -300,7 +304,7 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
         self._engine = engine
         self._scheduler = scheduler
         self._config = config
-        self.catalog = ModelCatalog(engine.name)
+        self.catalog = ModelCatalog(engine.name, config.model_aliases)
         self.active_streams = 0
 
     async def StreamingRecognize(
