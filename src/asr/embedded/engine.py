@@ -4,11 +4,15 @@ An :class:`Engine` turns one utterance of 16 kHz mono float32 audio (at most 30 
 :class:`Transcription`. It is called from worker threads, so implementations must allow
 concurrent calls. :class:`WhisperEngine` runs Whisper tiny.en with faster-whisper on CPU;
 another engine only needs to implement :meth:`Engine.transcribe`.
+
+``alternatives=1`` without negative boosts runs faster-whisper's own ``transcribe``, as
+before; an n-best or a negative boost decodes with :mod:`asr.embedded.nbest` instead.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,8 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import load_whisper
+from .nbest import decode_nbest, prompt_text
 
-__all__ = ["Engine", "Transcription", "WhisperEngine", "WordTiming"]
+__all__ = ["Engine", "Hypothesis", "Transcription", "WhisperEngine", "WordTiming"]
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -41,18 +46,34 @@ class WordTiming:
 
 
 @dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """One alternative transcript (a Riva ``SpeechRecognitionAlternative``).
+
+    Attributes:
+        text: Cased, punctuated text.
+        confidence: In (0, 1], as :attr:`Transcription.confidence`.
+    """
+
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcription:
     """What an engine heard in one utterance.
 
     Attributes:
         text: Cased, punctuated text; empty when nothing was recognised.
         confidence: In (0, 1]; for Whisper ``exp`` of the mean token log-probability.
-        words: Per-word timings, only when they were asked for.
+        words: Per-word timings of ``text``, only when they were asked for.
+        alternatives: Distinct hypotheses, best first, at most as many as asked for; the
+            first is ``text`` with ``confidence``. Empty when nothing was recognised.
     """
 
     text: str
     confidence: float = 0.0
     words: tuple[WordTiming, ...] = field(default_factory=tuple)
+    alternatives: tuple[Hypothesis, ...] = field(default_factory=tuple)
 
 
 @runtime_checkable
@@ -69,19 +90,27 @@ class Engine(Protocol):
         audio: Float32Array,
         *,
         word_timestamps: bool = False,
-        hotwords: str | None = None,
+        boosts: Sequence[tuple[str, float]] = (),
         draft: bool = False,
         punctuate: bool = False,
+        alternatives: int = 1,
+        previous_text: str | None = None,
+        hotwords: str | None = None,
     ) -> Transcription:
         """Recognise ``audio`` (16 kHz mono float32, at most 30 s).
 
         Args:
             audio: The utterance.
-            word_timestamps: Also return per-word timings.
-            hotwords: Words or phrases to favour, space separated.
+            word_timestamps: Also return per-word timings (of the top hypothesis).
+            boosts: ``(phrase, score)`` pairs (Riva ``SpeechContext.phrases`` and
+                ``boost``): a positive score favours the phrase, a negative one disfavours
+                it, in nats per occurrence; 0 has no effect.
             draft: An interim hypothesis that will be replaced: trade accuracy for speed.
             punctuate: The text will be shown punctuated (Riva
                 ``enable_automatic_punctuation``): make sure it is.
+            alternatives: Hypotheses wanted (Riva ``max_alternatives``); fewer may come.
+            previous_text: The session's previous final transcript, as context.
+            hotwords: Deprecated: phrases to favour, space separated; use ``boosts``.
         """
         ...
 
@@ -123,9 +152,59 @@ class WhisperEngine:
         audio: Float32Array,
         *,
         word_timestamps: bool = False,
-        hotwords: str | None = None,
+        boosts: Sequence[tuple[str, float]] = (),
         draft: bool = False,
         punctuate: bool = False,
+        alternatives: int = 1,
+        previous_text: str | None = None,
+        hotwords: str | None = None,
+    ) -> Transcription:
+        boosts = [(p, float(b)) for p, b in boosts if p.strip()]
+        if hotwords:
+            boosts.append((hotwords, 1.0))
+        favoured = [p for p, b in boosts if b > 0]
+        style = _PUNCTUATED_PROMPT if punctuate else None
+        prompt = prompt_text(favoured, style, previous_text)
+        if alternatives > 1 or any(b < 0 for _, b in boosts):
+            return self._nbest(audio, max(1, alternatives), prompt, boosts, word_timestamps)
+        return self._single(audio, prompt, draft=draft, word_timestamps=word_timestamps)
+
+    def _nbest(
+        self,
+        audio: Float32Array,
+        n: int,
+        prompt: str | None,
+        boosts: Sequence[tuple[str, float]],
+        word_timestamps: bool,
+    ) -> Transcription:
+        # No temperature fallback here: the beam is wide, and a fallback's samples would
+        # not be an n-best.
+        candidates, words = decode_nbest(
+            self._model,
+            audio,
+            n=n,
+            beam_size=self.beam_size,
+            prompt=prompt,
+            boosts=boosts,
+            word_timestamps=word_timestamps,
+            no_speech_threshold=self.no_speech_threshold,
+            log_prob_threshold=self.log_prob_threshold,
+        )
+        if not candidates:
+            return Transcription("")
+        top = candidates[0]
+        timings = tuple(
+            WordTiming(
+                w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"])
+            )
+            for w in words
+            if w["word"].strip()
+        )
+        hypotheses = tuple(Hypothesis(c.text, c.confidence) for c in candidates)
+        return Transcription(top.text, top.confidence, timings, hypotheses)
+
+    def _single(
+        self, audio: Float32Array, prompt: str | None, *, draft: bool, word_timestamps: bool
     ) -> Transcription:
         segments, _ = self._model.transcribe(
             audio,
@@ -138,8 +217,7 @@ class WhisperEngine:
             vad_filter=False,  # the server's own Silero VAD has already cut the utterance
             without_timestamps=draft,
             word_timestamps=word_timestamps and not draft,
-            hotwords=hotwords or None,
-            initial_prompt=_PUNCTUATED_PROMPT if punctuate else None,
+            initial_prompt=prompt,
             no_speech_threshold=self.no_speech_threshold,
             log_prob_threshold=self.log_prob_threshold,
         )
@@ -166,5 +244,6 @@ class WhisperEngine:
                 )
         if not texts:
             return Transcription("")
-        confidence = math.exp(logprob_sum / token_count) if token_count else 0.0
-        return Transcription(" ".join(texts), min(1.0, confidence), tuple(words))
+        text = " ".join(texts)
+        confidence = min(1.0, math.exp(logprob_sum / token_count) if token_count else 0.0)
+        return Transcription(text, confidence, tuple(words), (Hypothesis(text, confidence),))
