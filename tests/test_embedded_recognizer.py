@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from asr.embedded.endpointer import EndpointParams
 from asr.embedded.engine import Transcription, WordTiming
 from asr.embedded.recognizer import (
     DecodeJob,
@@ -59,36 +60,64 @@ class Driver:
         return out
 
 
-def test_partials_every_second_then_speculative_final_reused_at_the_end() -> None:
+def test_partials_every_480_ms_then_first_pass_interim_and_final_reused_at_the_end() -> None:
     d = Driver()
     d.feed([0.0] * 10 + [0.9] * 156)  # 0.32 s silence, 5 s speech
     partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     # The utterance starts 300 ms before its first speech frame (pre-roll).
     assert all(j.start_sample == 10 * FRAME - 4800 for j in partials)
-    # The first partial once 0.5 s of speech follows the pre-roll, then one per second
-    # (on the grid from the utterance start), each covering all audio so far.
-    assert len(partials) == 5
-    assert [round((j.end_sample - j.start_sample) / RATE, 1) for j in partials] == [
-        0.8,
-        1.6,
-        2.6,
-        3.6,
-        4.6,
-    ]
+    # The first partial once 0.5 s of speech follows the pre-roll, then one every 480 ms
+    # of audio (15 frames exactly), each covering all audio so far.
+    lengths = [(j.end_sample - j.start_sample) / RATE for j in partials]
+    assert len(partials) == 10 and lengths[0] == pytest.approx(0.812)
+    assert np.diff(lengths) == pytest.approx([0.48] * 9)
     for j in partials:
         assert np.array_equal(j.audio, np.arange(j.start_sample, j.end_sample, dtype=np.float32))
-    assert [d.rec.wanted(j) for j in partials] == [False, False, False, False, True]
+    assert [d.rec.wanted(j) for j in partials] == [False] * 9 + [True]
+    (interim,) = d.complete(partials[-1], "Hello")
+    assert isinstance(interim, InterimResult) and 0 < interim.stability < 1
 
     spec = d.feed([0.0] * 8)  # 250 ms of silence: first-pass end of utterance
     assert [j.kind for j in spec] == [JobKind.SPECULATIVE]
     assert d.rec.wanted(spec[0]) and not d.rec.wanted(partials[-1])
     assert spec[0].end_sample == 166 * FRAME + 4096  # last word + the eou window
-    assert d.complete(spec[0], "Hello world.") == []  # not final yet: the pause goes on
+    # Not final yet, the pause goes on: Riva's first pass, an interim of stability 1.
+    (first_pass,) = d.complete(spec[0], "Hello world.")
+    assert isinstance(first_pass, InterimResult)
+    assert (first_pass.text, first_pass.stability) == ("Hello world.", 1.0)
     assert d.feed([0.0] * 30) == []  # the real end reuses the speculation, no new decode
     finals = [r for r in d.results if isinstance(r, FinalResult)]
     assert len(finals) == 1 and finals[0].transcription.text == "Hello world."
     assert finals[0].start == pytest.approx((10 * FRAME - 4800) / RATE)
     assert d.rec.idle
+
+
+def test_audio_faster_than_decoding_still_gets_an_interim_before_each_final() -> None:
+    # A whole file in one chunk: every partial is stale before it could run, and the
+    # first pass is the final's own decode; it still comes as an interim first.
+    d = Driver(RecognizerConfig(endpoint=EndpointParams(short_stop_history=0)))
+    d.feed([0.0] * 10 + [0.9] * 100 + [0.0] * 40 + [0.9] * 10 + [0.0] * 60, chunk=220)
+    finals = [j for j in d.jobs if j.kind is not JobKind.PARTIAL]
+    assert [j.utterance for j in finals] == [1, 2]
+    out = d.complete(finals[0], "A long sentence.") + d.complete(finals[1], "Hi.")
+    # The second utterance (0.88 s of audio with pre- and post-roll) is too short to need one.
+    assert [(type(r).__name__, r.utterance) for r in out] == [
+        ("InterimResult", 1),
+        ("FinalResult", 1),
+        ("FinalResult", 2),
+    ]
+    assert isinstance(out[0], InterimResult) and out[0].stability == 1.0
+
+
+def test_interim_stability_is_never_the_unset_value() -> None:
+    d = Driver()
+    d.feed([0.0] * 10 + [0.9] * 60)
+    first, second = [j for j in d.jobs if j.kind is JobKind.PARTIAL][:2]
+    (a,) = d.complete(first, "Hello")
+    (b,) = d.complete(second, "Hello there")
+    assert isinstance(a, InterimResult) and isinstance(b, InterimResult)
+    # Nothing to agree with yet, then one word of two kept: 0 would mean "not set".
+    assert (a.stability, b.stability) == (0.01, 0.5)
 
 
 def test_speech_resuming_discards_the_speculative_final() -> None:
@@ -133,6 +162,19 @@ def test_word_times_are_relative_to_the_stream() -> None:
     times = [t for w in result.transcription.words for t in (w.start, w.end)]
     assert times == pytest.approx([offset + 0.3, offset + 0.5, offset + 0.6, offset + 0.9])
     assert result.audio_processed == pytest.approx(310 * FRAME / RATE)
+
+
+def test_no_word_starts_before_the_speech_the_vad_found() -> None:
+    # Whisper pins the first word to the start of its audio, the pre-roll's silence.
+    d = Driver(RecognizerConfig(interim_results=False, speculative=False))
+    d.feed([0.0] * 100 + [0.9] * 150 + [0.0] * 60)
+    (job,) = d.jobs
+    words = (WordTiming("hi", 0.0, 0.5, 0.9), WordTiming("there", 0.6, 0.9, 0.8))
+    (result,) = d.complete(job, "hi there", words)
+    assert isinstance(result, FinalResult)
+    first, second = result.transcription.words
+    assert first.start == pytest.approx(100 * FRAME / RATE)  # 3.2 s, not 2.9 s
+    assert (first.end, second.start) == pytest.approx((2.9 + 0.5, 2.9 + 0.6))
 
 
 def test_long_speech_is_cut_before_whisper_window_and_continues() -> None:
@@ -182,7 +224,7 @@ def test_stale_and_out_of_order_partials_are_not_sent() -> None:
     d.feed([0.9] * 40)
     p1, p2 = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     (r2,) = d.complete(p2, "hello there")
-    assert isinstance(r2, InterimResult) and r2.stability == 0.0
+    assert isinstance(r2, InterimResult) and r2.stability == 0.01
     assert d.complete(p1, "hello") == []  # older than what was already sent
     d.feed([0.9] * 16)
     p3 = d.jobs[-1]
@@ -277,6 +319,8 @@ def test_no_partial_of_a_later_utterance_before_the_final_of_an_earlier_one() ->
     partials = [j for j in d.feed([0.9] * 40) if j.kind is JobKind.PARTIAL]
     assert partials
     assert d.complete(partials[-1], "ask not") == []  # withheld: the forced final is owed
-    assert [type(r) for r in d.complete(forced, "and so")] == [FinalResult]
+    # The forced utterance had no interim: its first pass comes as one, then its final.
+    out = d.complete(forced, "and so")
+    assert [(type(r), r.utterance) for r in out] == [(InterimResult, 1), (FinalResult, 1)]
     later = [j for j in d.feed([0.9] * 40) if j.kind is JobKind.PARTIAL]
     assert [type(r) for r in d.complete(later[-1], "ask not what")] == [InterimResult]

@@ -14,7 +14,7 @@ the stream's audio whatever happened before.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -22,12 +22,12 @@ import numpy.typing as npt
 from .endpointer import (
     EndOfUtterance,
     Endpointer,
-    EndpointParams,
     SpeechEnded,
     SpeechResumed,
     SpeechStarted,
 )
 from .engine import Transcription, WordTiming
+from .policy import LEAD_INTERIM_MIN_S, RecognizerConfig, stability
 from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
 from .vad import FRAME_SAMPLES
 
@@ -45,45 +45,6 @@ __all__ = [
 SAMPLE_RATE = 16_000
 
 Float32Array = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class RecognizerConfig:
-    """How a stream is cut into utterances and when it is decoded.
-
-    Attributes:
-        endpoint: Endpointing parameters (Riva ``EndpointingConfig`` merged onto defaults).
-        interim_results: Produce partial decodes while speech goes on.
-        partial_interval_ms: New utterance audio between two partial decodes.
-        first_partial_ms: Utterance audio (pre-roll included) before the first partial
-            decode: earlier than the interval, as the first words are what a person
-            waits to see.
-        speculative: Start the final's decode at the first-pass end of utterance.
-        preroll_ms: Audio kept before the detected speech start (soft onsets, VAD lag).
-        postroll_ms: Audio kept after the last speech frame; ``None`` means the
-            end-of-utterance window, so a speculative decode covers exactly the audio the
-            final would, and can be reused as is.
-        min_speech_ms: Utterances with less speech than this are dropped undecoded: clicks
-            and breaths that would make Whisper hallucinate.
-        min_partial_speech_ms: Speech (VAD frames from the speech start on) a partial's
-            audio must hold. Over the pre-roll's pause and the first syllable alone
-            Whisper hears "Thank you." or "Like you."; the pre-roll is not speech.
-        soft_max_utterance_s: Past this length an utterance is cut at the first
-            non-speech frame.
-        max_utterance_s: Hard cut, below Whisper's 30 s window including pre-roll.
-    """
-
-    endpoint: EndpointParams = EndpointParams()
-    interim_results: bool = True
-    partial_interval_ms: int = 1000
-    first_partial_ms: int = 600
-    speculative: bool = True
-    preroll_ms: int = 300
-    postroll_ms: int | None = None
-    min_speech_ms: int = 200
-    min_partial_speech_ms: int = 500
-    soft_max_utterance_s: float = 20.0
-    max_utterance_s: float = 28.0
 
 
 class Recognizer:
@@ -130,6 +91,10 @@ class Recognizer:
         self._partial_due = False
         self._last_partial_words: list[str] = []
         self._emitted_partial = -1
+        self._speech_start = 0
+        # Utterances that have had an interim result: every other final of more than
+        # LEAD_INTERIM_MIN_S is preceded by its own first pass as an interim (see _release).
+        self._with_interim: set[int] = set()
         self._spec: DecodeJob | None = None
         self._spec_result: Transcription | None = None
         self._final_job: dict[int, int] = {}
@@ -183,7 +148,11 @@ class Recognizer:
             # One partial per call, over all audio scored so far: however much audio came
             # in at once, only the newest hypothesis is worth decoding.
             now = self._frames * FRAME_SAMPLES
-            while self._next_partial <= now:  # on a fixed grid: no drift, no burst
+            if self._latest_partial < 0:
+                # The grid starts at the first partial (which waits for enough speech),
+                # frame-aligned, so partials come every interval exactly, with no burst.
+                self._next_partial = now
+            while self._next_partial <= now:  # on a fixed grid: no drift
                 self._next_partial += self._interval
             job = self._job(JobKind.PARTIAL, now)
             self._latest_partial = job.job_id
@@ -233,6 +202,7 @@ class Recognizer:
         for event in self.endpointer.push(prob):
             if isinstance(event, SpeechStarted):
                 self._open_utterance(max(0, event.frame * FRAME_SAMPLES - self._preroll))
+                self._speech_start = max(self._utt_start, event.frame * FRAME_SAMPLES)
                 # The start window's frames, from the first speech frame up to this one.
                 self._start_frames = self._frames - 1 - event.frame
             elif isinstance(event, EndOfUtterance):
@@ -281,6 +251,7 @@ class Recognizer:
         self._open = True
         self._continued = False
         self._utt_start = max(start, self._buf_start, self._floor)
+        self._speech_start = self._utt_start
         self._speech_frames = 0
         self._start_frames = 0
         self._next_partial = self._utt_start + min(self._first_interval, self._interval)
@@ -310,7 +281,7 @@ class Recognizer:
         self._job_ids += 1
         start = self._utt_start
         audio = self._buf[start - self._buf_start : end - self._buf_start].copy()
-        return DecodeJob(self._job_ids, self.utterance, kind, audio, start, end)
+        return DecodeJob(self._job_ids, self.utterance, kind, audio, start, end, self._speech_start)
 
     def _trim(self, keep_from: int) -> None:
         cut = keep_from - self._buf_start
@@ -357,23 +328,35 @@ class Recognizer:
                     break
                 agree += 1
             self._last_partial_words = words
+            self._with_interim.add(job.utterance)
             return [
-                InterimResult(job.utterance, result.text, agree / len(words), self.audio_processed)
+                InterimResult(
+                    job.utterance, result.text, stability(agree, len(words)), self.audio_processed
+                )
             ]
         if self._final_job.get(job.utterance) == job.job_id:
             self._ready[job.utterance] = self._final(job, result)
         elif self._spec is job:
             self._spec_result = result  # the end has not come yet; kept until it does
+            if self.config.interim_results and result.text and not self._final_order:
+                # Riva's first pass at stop_history_eou: "a partial transcript with
+                # stability of 1" before the end of the utterance is confirmed.
+                self._with_interim.add(job.utterance)
+                return [InterimResult(job.utterance, result.text, 1.0, self.audio_processed)]
         return self._release()
 
     def _final(self, job: DecodeJob, result: Transcription) -> FinalResult:
         offset = job.start_sample / SAMPLE_RATE
         end = job.end_sample / SAMPLE_RATE
-        words = tuple(
-            WordTiming(w.word, min(end, offset + w.start), min(end, offset + w.end), w.probability)
-            for w in result.words
-        )
-        return FinalResult(job.utterance, replace(result, words=words), offset, end, 0.0)
+        # Whisper pins the first word to the start of the audio it was given, which holds
+        # the pre-roll: no word starts before the speech the VAD found.
+        speech = job.speech_sample / SAMPLE_RATE
+        words = []
+        for w in result.words:
+            w_end = min(end, offset + w.end)
+            w_start = min(w_end, max(speech, offset + w.start))
+            words.append(WordTiming(w.word, w_start, w_end, w.probability))
+        return FinalResult(job.utterance, replace(result, words=tuple(words)), offset, end, 0.0)
 
     def _release(self) -> list[Result]:
         out: list[Result] = []
@@ -382,6 +365,18 @@ class Recognizer:
             final = self._ready.pop(utt)
             self._final_job.pop(utt, None)
             processed = self._forced_at.pop(utt, self.audio_processed)
-            if final is not None and final.transcription.text:
-                out.append(replace(final, audio_processed=processed))
+            interim = utt in self._with_interim
+            self._with_interim.discard(utt)
+            if final is None or not final.transcription.text:
+                continue
+            if (
+                self.config.interim_results
+                and not interim
+                and final.end - final.start > LEAD_INTERIM_MIN_S
+            ):
+                # Audio that came faster than it could be decoded partially (a file sent
+                # at once, a client catching up): the first pass comes as an interim of
+                # stability 1 right before its final, as Riva's two-pass end does.
+                out.append(InterimResult(utt, final.transcription.text, 1.0, processed))
+            out.append(replace(final, audio_processed=processed))
         return out

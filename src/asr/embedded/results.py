@@ -38,6 +38,8 @@ class DecodeJob:
         audio: 16 kHz mono float32 samples ``[start_sample, end_sample)`` of the stream.
         start_sample: Stream-absolute offset of ``audio[0]``.
         end_sample: Stream-absolute offset one past the last sample.
+        speech_sample: Stream-absolute offset of the utterance's first speech frame (its
+            audio starts earlier, by the pre-roll): no word starts before it.
     """
 
     job_id: int
@@ -46,6 +48,7 @@ class DecodeJob:
     audio: Float32Array
     start_sample: int
     end_sample: int
+    speech_sample: int = 0
 
 
 @dataclass(frozen=True, slots=True)

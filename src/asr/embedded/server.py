@@ -96,7 +96,7 @@ class EmbeddedServer:
         port: int = 50051,
         engine: Engine | None = None,
         max_streams: int = 8,
-        partial_interval_ms: int = 1000,
+        partial_interval_ms: int = 480,
         decode_workers: int = 2,
         endpoint: EndpointParams | None = None,
         speculative: bool = True,

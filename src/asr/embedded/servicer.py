@@ -60,7 +60,7 @@ class ServicerConfig:
     """
 
     max_streams: int = 8
-    partial_interval_ms: int = 1000
+    partial_interval_ms: int = 480
     endpoint: EndpointParams = EndpointParams()
     speculative: bool = True
     model_aliases: tuple[str, ...] = DEFAULT_MODEL_ALIASES

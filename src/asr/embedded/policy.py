@@ -1,0 +1,83 @@
+"""The recogniser's policy: how a stream is cut into utterances, when partials are decoded,
+and what an interim result's ``stability`` says.
+
+Interim results (``StreamingRecognitionConfig.interim_results``) follow the audio clock:
+a partial decode is due every ``partial_interval_ms`` of utterance audio however fast the
+audio arrives; while the engine is busy only the newest waits (latest wins), finals are
+never dropped. An interim's ``stability`` is the share of its words the previous interim
+already had, kept within [:data:`MIN_STABILITY`, :data:`MAX_STABILITY`]; the first pass
+at the end of an utterance (Riva's ``stop_history_eou``) is an interim of stability 1.
+When audio comes faster than partials can be decoded, an utterance longer than
+:data:`LEAD_INTERIM_MIN_S` still gets that first pass as an interim before its final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .endpointer import EndpointParams
+
+__all__ = [
+    "LEAD_INTERIM_MIN_S",
+    "MAX_STABILITY",
+    "MIN_STABILITY",
+    "RecognizerConfig",
+    "stability",
+]
+
+LEAD_INTERIM_MIN_S = 1.0
+"""A final of an utterance longer than this always follows at least one interim result."""
+
+MIN_STABILITY = 0.01
+"""Stability of an interim that shares no words with the previous one: 0 would mean
+"unset" (riva_asr.proto), so the least stable interim still says 0.01."""
+
+MAX_STABILITY = 0.9
+"""Stability of a partial decode that repeats the previous one; 1.0 is kept for the first
+pass at the end of an utterance, whose text the final keeps unless speech resumes."""
+
+
+def stability(agree: int, words: int) -> float:
+    """The share of an interim's words the previous interim already had, in
+    [MIN_STABILITY, MAX_STABILITY]."""
+    return min(MAX_STABILITY, max(MIN_STABILITY, agree / words))
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizerConfig:
+    """How a stream is cut into utterances and when it is decoded.
+
+    Attributes:
+        endpoint: Endpointing parameters (Riva ``EndpointingConfig`` merged onto defaults).
+        interim_results: Produce partial decodes while speech goes on.
+        partial_interval_ms: Utterance audio between two partial decodes, on the audio
+            clock: the schedule is the same whatever pace the audio arrives at.
+        first_partial_ms: Utterance audio (pre-roll included) before the first partial
+            decode: earlier than the interval, as the first words are what a person
+            waits to see.
+        speculative: Start the final's decode at the first-pass end of utterance.
+        preroll_ms: Audio kept before the detected speech start (soft onsets, VAD lag).
+        postroll_ms: Audio kept after the last speech frame; ``None`` means the
+            end-of-utterance window, so a speculative decode covers exactly the audio the
+            final would, and can be reused as is.
+        min_speech_ms: Utterances with less speech than this are dropped undecoded: clicks
+            and breaths that would make Whisper hallucinate.
+        min_partial_speech_ms: Speech (VAD frames from the speech start on) a partial's
+            audio must hold. Over the pre-roll's pause and the first syllable alone
+            Whisper hears "Thank you." or "Like you."; the pre-roll is not speech.
+        soft_max_utterance_s: Past this length an utterance is cut at the first
+            non-speech frame.
+        max_utterance_s: Hard cut, below Whisper's 30 s window including pre-roll.
+    """
+
+    endpoint: EndpointParams = EndpointParams()
+    interim_results: bool = True
+    partial_interval_ms: int = 480
+    first_partial_ms: int = 600
+    speculative: bool = True
+    preroll_ms: int = 300
+    postroll_ms: int | None = None
+    min_speech_ms: int = 200
+    min_partial_speech_ms: int = 500
+    soft_max_utterance_s: float = 20.0
+    max_utterance_s: float = 28.0
