@@ -12,6 +12,10 @@ Prompts compared, each with ``punctuate=True`` (the server's usual case) and wit
 * previous: the session's previous finals via ``previous_text``.
 
 Prints the WER over all clips (``asr.wer``, normalised) and the mean decode time per piece.
+``punctuate=True`` with ``previous_text`` is the same prompt as without: the previous text
+replaces the fixed punctuation prompt. Measured on 2 cores (jfk + 9 librispeech_mini clips,
+60 pieces of 4 words; whole clips 2.2%): none 20.6%, previous 19.7%, punctuation prompt
+alone 37.7%; both prompts one after the other (dropped) 174%, Whisper repeating them.
 """
 
 from __future__ import annotations

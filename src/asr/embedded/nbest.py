@@ -180,9 +180,8 @@ def decode_nbest(
         )[0]
 
     result = search(suppress)
-    pool = [
-        (list(ids), score * len(ids)) for ids, score in zip(result.sequences_ids, result.scores, strict=True)
-    ]
+    scored = zip(result.sequences_ids, result.scores, strict=True)
+    pool = [(list(ids), score * len(ids)) for ids, score in scored]
     if not pool:
         return [], []
     top_avg = pool[0][1] / (len(pool[0][0]) + 1)
