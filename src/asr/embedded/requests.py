@@ -25,7 +25,7 @@ __all__ = [
     "parse_runtime_config",
 ]
 
-_STREAMING_ENCODINGS = ("LINEAR_PCM", "MULAW", "ALAW")
+_STREAMING_ENCODINGS = ("LINEAR_PCM", "MULAW", "ALAW", "FLAC", "OGGOPUS")
 _OFFLINE_ENCODINGS = (*_STREAMING_ENCODINGS, "FLAC", "OGGOPUS")
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
@@ -65,11 +65,6 @@ class RequestOptions:
     profanity_filter: bool = False
     verbatim: bool = False
     custom: CustomConfig = CustomConfig()
-
-    @property
-    def hotwords(self) -> str | None:
-        """The phrases to favour (boost not negative), space separated."""
-        return " ".join(p for p, boost in self.boosts if boost >= 0) or None
 
 
 def parse_config(

@@ -23,14 +23,15 @@ import riva.client.proto.riva_asr_pb2 as rasr
 import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 
 from ..errors import InvalidArgumentError
-from .audio_input import StreamAudioDecoder, decode_audio_file
+from . import offline
+from .audio_input import StreamAudioDecoder
 from .catalog import DEFAULT_MODEL_ALIASES, ModelCatalog
 from .endpointer import EndpointParams
-from .engine import Engine, Transcription
+from .engine import Engine, Float32Array
 from .recognizer import Recognizer, RecognizerConfig
 from .requests import RequestOptions, parse_config, parse_runtime_config
-from .responses import final_result, interim_result, progress_response, speech_results
-from .results import DecodeJob, FinalResult, InterimResult, JobKind, Result, Step
+from .responses import final_result, interim_result, progress_response
+from .results import DecodeJob, InterimResult, JobKind, Result, Step
 from .scheduler import DecodeScheduler
 from .vad import SileroVAD
 
@@ -101,6 +102,9 @@ class StreamSession:
         self.options: RequestOptions | None = None
         self.request_id = ""
         """The client's request ``id``, echoed on every response (a UUID if it sent none)."""
+        self.previous_text: str | None = None
+        """The last final's text: the next decodes' context (``condition_on_previous_text``)."""
+        self._vad: list[float] | None = None
         self.recognizer: Recognizer | None = None
 
     async def run(
@@ -134,6 +138,8 @@ class StreamSession:
         except InvalidArgumentError as exc:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
         self.options = options
+        if options.custom.vad_probabilities:
+            self._vad = []
         self.recognizer = Recognizer(
             RecognizerConfig(
                 endpoint=options.endpoint,
@@ -180,13 +186,15 @@ class StreamSession:
                 force = parse_runtime_config(request.runtime_config)
                 samples = decoder.feed(request.audio_content)
                 if samples.size:
-                    self._handle(rec.feed(samples, vad.process(samples)))
+                    self._handle(rec.feed(samples, self._score(vad, samples)))
                 if force:
                     self._handle(rec.force_end())
-                    self._outbox.put_nowait(progress_response(rec.audio_processed, self.request_id))
+                    self._outbox.put_nowait(
+                        progress_response(rec.audio_processed, self.request_id, self._take_vad())
+                    )
             samples = decoder.finish()
             if samples.size:
-                self._handle(rec.feed(samples, vad.process(samples)))
+                self._handle(rec.feed(samples, self._score(vad, samples)))
             self._handle(rec.finish())
             self.log.debug(
                 "stream %d half-closed after %.2f s of audio", self.id, rec.audio_processed
@@ -200,6 +208,19 @@ class StreamSession:
         except Exception as exc:
             self.log.exception("stream %d failed", self.id)
             self._outbox.put_nowait(_Abort(grpc.StatusCode.INTERNAL, f"server error: {exc}"))
+
+    def _score(self, vad: SileroVAD, samples: Float32Array) -> Float32Array:
+        probs = vad.process(samples)
+        if self._vad is not None:
+            self._vad.extend(float(p) for p in probs)
+        return probs
+
+    def _take_vad(self) -> list[float] | None:
+        """The VAD probabilities since the last response, for ``pipeline_states``."""
+        if self._vad is None:
+            return None
+        taken, self._vad = self._vad, []
+        return taken
 
     async def _drain(self, rec: Recognizer) -> None:
         """Wait for the last finals, showing progress while the decode pool moves."""
@@ -215,7 +236,9 @@ class StreamSession:
                 beat = loop.time() + PROGRESS_INTERVAL
                 if self._scheduler.progress != seen:
                     seen = self._scheduler.progress
-                    self._outbox.put_nowait(progress_response(rec.audio_processed, self.request_id))
+                    self._outbox.put_nowait(
+                        progress_response(rec.audio_processed, self.request_id, self._take_vad())
+                    )
 
     def _handle(self, step: Step) -> None:
         for job in step.jobs:
@@ -237,13 +260,16 @@ class StreamSession:
     def _send(self, results: list[Result]) -> None:
         assert self.options is not None
         for result in results:
+            vad = self._take_vad()
             if isinstance(result, InterimResult):
-                self._outbox.put_nowait(interim_result(result, self.options, self.request_id))
+                self._outbox.put_nowait(interim_result(result, self.options, self.request_id, vad))
             else:
                 self.log.debug(
                     "stream %d final %d: %r", self.id, result.utterance, result.transcription.text
                 )
-                self._outbox.put_nowait(final_result(result, self.options, self.request_id))
+                if self.options.custom.condition_on_previous_text:
+                    self.previous_text = result.transcription.text
+                self._outbox.put_nowait(final_result(result, self.options, self.request_id, vad))
 
     def _wanted(self, job: DecodeJob) -> bool:
         assert self.recognizer is not None
@@ -251,13 +277,16 @@ class StreamSession:
 
     async def _decode(self, job: DecodeJob) -> None:
         assert self.options is not None and self.recognizer is not None
+        draft = job.kind is JobKind.PARTIAL
         run = functools.partial(
             self._engine.transcribe,
             job.audio,
             word_timestamps=self.options.word_time_offsets,
-            hotwords=self.options.hotwords,
-            draft=job.kind is JobKind.PARTIAL,
+            boosts=self.options.boosts,
+            draft=draft,
             punctuate=self.options.punctuation,
+            alternatives=1 if draft else self.options.max_alternatives,
+            previous_text=self.previous_text,
         )
         queued = time.perf_counter()
         try:
@@ -337,7 +366,6 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
     async def Recognize(
         self, request: rasr.RecognizeRequest, context: grpc.aio.ServicerContext
     ) -> rasr.RecognizeResponse:
-        loop = asyncio.get_running_loop()
         try:
             options = parse_config(
                 request.config,
@@ -345,51 +373,12 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
                 catalog=self.catalog,
                 defaults=self._config.endpoint,
             )
-            samples = await loop.run_in_executor(
-                None,
-                functools.partial(
-                    decode_audio_file,
-                    request.audio,
-                    encoding=options.encoding,
-                    sample_rate=options.sample_rate,
-                    channels=options.channels,
-                ),
+            return await offline.recognize(
+                request, options, engine=self._engine, scheduler=self._scheduler
             )
         except InvalidArgumentError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-        probs = await loop.run_in_executor(None, SileroVAD().process, samples)
-        rec = Recognizer(
-            RecognizerConfig(endpoint=options.endpoint, interim_results=False, speculative=False)
-        )
-        jobs = rec.feed(samples, probs).jobs + rec.finish().jobs
-        results = await asyncio.gather(
-            *(
-                self._scheduler.submit(
-                    JobKind.FINAL.value,
-                    functools.partial(
-                        self._engine.transcribe,
-                        job.audio,
-                        word_timestamps=options.word_time_offsets,
-                        hotwords=options.hotwords,
-                        punctuate=options.punctuation,
-                    ),
-                    _always,
-                )
-                for job in jobs
-            )
-        )
-        finals: list[FinalResult] = []
-        for job, result in zip(jobs, results, strict=True):
-            finals += [
-                r
-                for r in rec.complete(job, result or Transcription(""))
-                if isinstance(r, FinalResult)
-            ]
-        logger.debug(
-            "recognized %.2f s of audio in %d utterance(s)", samples.size / 16_000, len(finals)
-        )
-        request_id = request.id.value or str(uuid.uuid4())
-        return speech_results(finals, options, request_id, samples.size / 16_000)
+            raise  # abort raises; this line is for the type checker
 
     async def GetRivaSpeechRecognitionConfig(
         self,
@@ -397,7 +386,3 @@ class RivaASRServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[
         context: grpc.aio.ServicerContext,
     ) -> rasr.RivaSpeechRecognitionConfigResponse:
         return self.catalog.configs(self._config.endpoint, request.model_name)
-
-
-def _always() -> bool:
-    return True
