@@ -4,8 +4,11 @@
 out. When the encoding or sample rate is unset, or the first bytes are a RIFF header (as
 the official Riva client's ``AudioChunkFileIterator`` sends, header inside the first
 chunk), the header is parsed, its format used and its bytes dropped. A header split over
-several chunks is buffered until complete. :func:`decode_audio_file` handles a whole
-upload (offline ``Recognize``), including FLAC and Ogg via libsndfile.
+several chunks is buffered until complete. FLAC and Ogg Opus (``encoding`` FLAC or
+OGGOPUS, or unset and the bytes start with ``fLaC`` or ``OggS``, sniffed as Riva does)
+go to :mod:`.flac` and :mod:`.ogg_opus`, which decode each frame or packet as it
+completes. :func:`decode_audio_file` handles a whole upload (offline ``Recognize``),
+including FLAC and Ogg via libsndfile.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from ..audio import (
     resample,
 )
 from ..errors import AudioFormatError
+from .compressed import CompressedStream
+from .flac import FlacStream
+from .ogg_opus import OggOpusStream
 
 __all__ = [
     "StreamAudioDecoder",
@@ -71,15 +77,19 @@ def alaw_to_float32(data: bytes) -> Float32Array:
 # WAV format tags (RFC 2361) to the encodings this module decodes, by bits per sample.
 _WAV_FORMATS = {(1, 16): "LINEAR_PCM", (7, 8): "MULAW", (6, 8): "ALAW", (3, 32): "FLOAT"}
 _BYTES_PER_SAMPLE = {"LINEAR_PCM": 2, "MULAW": 1, "ALAW": 1, "FLOAT": 4}
+# Containers that carry their own format, by encoding and by the magic bytes they start with.
+_COMPRESSED: dict[str, type[CompressedStream]] = {"FLAC": FlacStream, "OGGOPUS": OggOpusStream}
+_COMPRESSED_MAGIC = {b"fLaC": "FLAC", b"OggS": "OGGOPUS"}
 
 
 class StreamAudioDecoder:
     """Incremental decoder of one stream's audio bytes.
 
     Args:
-        encoding: ``"LINEAR_PCM"``, ``"MULAW"``, ``"ALAW"`` or ``None`` (unset: sniff a WAV
-            header, else assume LINEAR_PCM).
-        sample_rate: Rate of the audio sent; ``None`` requires a WAV header.
+        encoding: ``"LINEAR_PCM"``, ``"MULAW"``, ``"ALAW"``, ``"FLAC"``, ``"OGGOPUS"`` or
+            ``None`` (unset: sniff a WAV header or FLAC/Ogg magic, else assume LINEAR_PCM).
+        sample_rate: Rate of the raw audio sent; ``None`` requires a WAV header. FLAC and
+            Ogg Opus carry their own, as they carry their channel count.
         channels: Interleaved channels; ``None`` means 1 or the header's count.
     """
 
@@ -92,6 +102,7 @@ class StreamAudioDecoder:
         self._buffer = b""
         self._sniffing = True
         self._resampler: StreamResampler | None = None
+        self._compressed: CompressedStream | None = None
 
     def feed(self, data: bytes) -> Float32Array:
         """Decode the next bytes; returns 16 kHz mono samples (possibly none).
@@ -99,28 +110,45 @@ class StreamAudioDecoder:
         Raises:
             AudioFormatError: The audio cannot be decoded.
         """
+        if self._compressed is not None:
+            return self._compressed.feed(data)
         self._buffer += data
         if self._sniffing and not self._sniff(final=False):
             return np.zeros(0, np.float32)
+        if self._compressed is not None:
+            return self._compressed.feed(self._take_buffer())
         return self._decode(final=False)
 
     def finish(self) -> Float32Array:
         """The stream ended: decode what is left and flush the resampler.
 
         Raises:
-            AudioFormatError: A partial sample or header is left over, or the sample rate
-                was never known.
+            AudioFormatError: A partial sample, header, FLAC frame or Ogg page is left
+                over, or the sample rate was never known.
         """
         if self._sniffing:
             self._sniff(final=True)
+        if self._compressed is not None:
+            head = self._compressed.feed(self._take_buffer())
+            return np.concatenate([head, self._compressed.finish()])
         return self._decode(final=True)
 
+    def _take_buffer(self) -> bytes:
+        data, self._buffer = self._buffer, b""
+        return data
+
     def _sniff(self, *, final: bool) -> bool:
-        """Decide whether the stream starts with a WAV header; False while undecided."""
+        """Decide whether the stream starts with a header; False while undecided."""
         buf = self._buffer
         if len(buf) < 12 and not final and b"RIFF".startswith(buf[:4]):
             return False
-        if buf[:4] == b"RIFF" and buf[8:12] == b"WAVE":
+        if self.encoding is None and not final and len(buf) < 4:
+            if any(magic.startswith(buf) for magic in _COMPRESSED_MAGIC):
+                return False
+        if self.encoding in _COMPRESSED or (self.encoding is None and buf[:4] in _COMPRESSED_MAGIC):
+            self.encoding = self.encoding or _COMPRESSED_MAGIC[buf[:4]]
+            self._compressed = _COMPRESSED[self.encoding]()
+        elif buf[:4] == b"RIFF" and buf[8:12] == b"WAVE":
             header = parse_wav_header(buf)
             if header is None:
                 if final or len(buf) > _MAX_HEADER_BYTES:
