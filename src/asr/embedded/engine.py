@@ -95,7 +95,7 @@ class Engine(Protocol):
         punctuate: bool = False,
         alternatives: int = 1,
         previous_text: str | None = None,
-        hotwords: str | None = None,
+        beam_size: int | None = None,
     ) -> Transcription:
         """Recognise ``audio`` (16 kHz mono float32, at most 30 s).
 
@@ -111,7 +111,7 @@ class Engine(Protocol):
             alternatives: Hypotheses wanted (Riva ``max_alternatives``); fewer may come.
             previous_text: The session's previous final transcript, as context (its last
                 50 words become Whisper's prompt, instead of the punctuation prompt).
-            hotwords: Deprecated: phrases to favour, space separated; use ``boosts``.
+            beam_size: Beam width of this decode when not a draft; ``None``: the engine's.
         """
         ...
 
@@ -158,11 +158,10 @@ class WhisperEngine:
         punctuate: bool = False,
         alternatives: int = 1,
         previous_text: str | None = None,
-        hotwords: str | None = None,
+        beam_size: int | None = None,
     ) -> Transcription:
         boosts = [(p, float(b)) for p, b in boosts if p.strip()]
-        if hotwords:
-            boosts.append((hotwords, 1.0))
+        beam = beam_size or self.beam_size
         favoured = [p for p, b in boosts if b > 0]
         # The previous final replaces the fixed prompt rather than following it: after
         # both, Whisper repeated the prompt into 4-word pieces (WER 174% against 20% with
@@ -170,8 +169,8 @@ class WhisperEngine:
         style = _PUNCTUATED_PROMPT if punctuate and not previous_text else None
         prompt = prompt_text(favoured, style, previous_text)
         if alternatives > 1 or any(b < 0 for _, b in boosts):
-            return self._nbest(audio, max(1, alternatives), prompt, boosts, word_timestamps)
-        return self._single(audio, prompt, draft=draft, word_timestamps=word_timestamps)
+            return self._nbest(audio, max(1, alternatives), prompt, boosts, word_timestamps, beam)
+        return self._single(audio, prompt, draft=draft, word_timestamps=word_timestamps, beam=beam)
 
     def _nbest(
         self,
@@ -180,6 +179,7 @@ class WhisperEngine:
         prompt: str | None,
         boosts: Sequence[tuple[str, float]],
         word_timestamps: bool,
+        beam: int,
     ) -> Transcription:
         # No temperature fallback here: the beam is wide, and a fallback's samples would
         # not be an n-best.
@@ -187,7 +187,7 @@ class WhisperEngine:
             self._model,
             audio,
             n=n,
-            beam_size=self.beam_size,
+            beam_size=beam,
             prompt=prompt,
             boosts=boosts,
             word_timestamps=word_timestamps,
@@ -208,12 +208,18 @@ class WhisperEngine:
         return Transcription(top.text, top.confidence, timings, hypotheses)
 
     def _single(
-        self, audio: Float32Array, prompt: str | None, *, draft: bool, word_timestamps: bool
+        self,
+        audio: Float32Array,
+        prompt: str | None,
+        *,
+        draft: bool,
+        word_timestamps: bool,
+        beam: int,
     ) -> Transcription:
         segments, _ = self._model.transcribe(
             audio,
             language="en",
-            beam_size=1 if draft else self.beam_size,
+            beam_size=1 if draft else beam,
             # Greedy without temperature fallback for drafts: they are replaced within a
             # second, so a rare bad one is cheaper than a decode that takes 5x longer.
             temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),

@@ -70,6 +70,7 @@ async def recognize(
                     boosts=options.boosts,
                     punctuate=options.punctuation,
                     alternatives=options.max_alternatives,
+                    beam_size=options.custom.beam_size,
                 ),
                 _always,
             )

@@ -287,6 +287,7 @@ class StreamSession:
             punctuate=self.options.punctuation,
             alternatives=1 if draft else self.options.max_alternatives,
             previous_text=self.previous_text,
+            beam_size=self.options.custom.beam_size,
         )
         queued = time.perf_counter()
         try:
