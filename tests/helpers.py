@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -265,3 +266,52 @@ def run_cli(
         timeout=scaled(timeout),
         env=env,
     )
+
+
+# --- asr riva-local in a child process ------------------------------------------------
+
+
+class RivaProcess:
+    """``asr riva-local`` in a child process, on a fixed port so it can be restarted."""
+
+    def __init__(self, port: int, *extra: str) -> None:
+        self.port = port
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "asr", "riva-local", "--port", str(self.port), *self.extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # printed once serving, after the health check
+        assert "serving on" in line, line
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=scaled(10))
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

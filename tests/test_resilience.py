@@ -6,11 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +32,7 @@ from asr_server.app import STREAM_PATH, GatewayServer
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, scaled
+from .helpers import RivaProcess, closed_port
 from .tls import CertificateAuthority
 
 JFK = (
@@ -46,62 +42,9 @@ JFK = (
 PCM = load_pcm16(SPEECH / "jfk" / "jfk.wav")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class RivaProcess:
-    """``asr riva-local`` in a child process, on a fixed port so it can be restarted."""
-
-    def __init__(self, port: int, *extra: str) -> None:
-        self.port = port
-        self.extra = extra
-        self.proc: subprocess.Popen[str] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "asr", "riva-local", "--port", str(self.port), *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # printed once serving, after the health check
-        assert "serving on" in line, line
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=scaled(10))
-
-    def pause(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=scaled(10))
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def riva_process() -> Iterator[RivaProcess]:
-    process = RivaProcess(free_port())
+    process = RivaProcess(closed_port())
     process.start()
     try:
         yield process
@@ -313,7 +256,7 @@ async def test_unhealthy_endpoint_is_skipped() -> None:
 async def test_down_endpoint_is_skipped() -> None:
     live = ServerThread()
     try:
-        uri = f"127.0.0.1:{free_port()},{live.uri}"
+        uri = f"127.0.0.1:{closed_port()},{live.uri}"
         async with RivaASRClient(uri=uri, timeout=scaled(10)) as client:
             for _ in range(3):
                 assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
@@ -334,7 +277,7 @@ def pki(tmp_path: Path) -> dict[str, Any]:
 
 async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
     process = RivaProcess(
-        free_port(),
+        closed_port(),
         "--ssl-cert",
         str(pki["server"].cert),
         "--ssl-key",

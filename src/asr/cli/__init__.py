@@ -122,7 +122,28 @@ def _server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=50051, help="0 picks a free port")
-    local.add_argument("--max-streams", type=int, default=8)
+    local.add_argument(
+        "--max-streams",
+        type=int,
+        default=8,
+        help="concurrent streams; more get RESOURCE_EXHAUSTED (default 8)",
+    )
+    local.add_argument(
+        "--partial-interval-ms",
+        type=int,
+        help="utterance audio between two interim results (default 480)",
+    )
+    local.add_argument(
+        "--short-stop-history-ms",
+        type=int,
+        help="stop window while an utterance has under 4 s of speech and the request "
+        "sets no stop_history; 0 turns it off (default 1500)",
+    )
+    local.add_argument(
+        "--model-aliases",
+        help="comma-separated model names that select the engine besides its own; "
+        "empty for none (default: the NIM model names frameworks default to)",
+    )
     local.add_argument("--ssl-cert", type=Path, help="serve TLS with this PEM certificate")
     local.add_argument("--ssl-key", type=Path, help="PEM private key of --ssl-cert")
     local.add_argument(

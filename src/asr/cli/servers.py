@@ -13,6 +13,7 @@ __all__ = ["make_cert", "riva_local", "serve"]
 
 
 def riva_local(args: argparse.Namespace) -> int:
+    from ..embedded.endpointer import EndpointParams
     from ..embedded.server import ServerTLS, run
 
     if (args.ssl_cert is None) != (args.ssl_key is None):
@@ -22,12 +23,20 @@ def riva_local(args: argparse.Namespace) -> int:
     tls = None
     if args.ssl_cert is not None:
         tls = ServerTLS(args.ssl_cert, args.ssl_key, args.ssl_client_ca)
+    options: dict[str, object] = {}
+    if args.model_aliases is not None:
+        options["model_aliases"] = [n.strip() for n in args.model_aliases.split(",") if n.strip()]
+    if args.partial_interval_ms is not None:
+        options["partial_interval_ms"] = args.partial_interval_ms
+    if args.short_stop_history_ms is not None:
+        options["endpoint"] = EndpointParams(short_stop_history=args.short_stop_history_ms)
     run(
         host=args.host,
         port=args.port,
         max_streams=args.max_streams,
         tls=tls,
         on_ready=lambda address: print(f"asr riva-local: serving on {address}", flush=True),
+        **options,
     )
     return 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,7 @@ import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 
 from ..errors import ConfigurationError
 from ..signals import stop_event
+from .catalog import DEFAULT_MODEL_ALIASES
 from .endpointer import EndpointParams
 from .engine import Engine, WhisperEngine
 from .health import HealthServicer
@@ -87,6 +88,9 @@ class EmbeddedServer:
         speculative: Start decoding a final at the first-pass end of utterance.
         tls: Serve over TLS (and mutual TLS when it names a client CA) instead of plain
             HTTP/2.
+        model_aliases: Model names besides the engine's own that select it; ``None``
+            serves :data:`~.catalog.DEFAULT_MODEL_ALIASES` (NIM model names that
+            frameworks default to).
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class EmbeddedServer:
         endpoint: EndpointParams | None = None,
         speculative: bool = True,
         tls: ServerTLS | None = None,
+        model_aliases: Sequence[str] | None = None,
     ) -> None:
         if max_streams < 1:
             raise ConfigurationError(f"max_streams must be at least 1, got {max_streams}")
@@ -117,6 +122,9 @@ class EmbeddedServer:
             partial_interval_ms=partial_interval_ms,
             endpoint=endpoint or EndpointParams(),
             speculative=speculative,
+            model_aliases=(
+                DEFAULT_MODEL_ALIASES if model_aliases is None else tuple(model_aliases)
+            ),
         )
         self.tls = tls
         self._port: int | None = None
