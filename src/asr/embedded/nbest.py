@@ -198,7 +198,10 @@ def decode_nbest(
         text = tokenizer.decode(ids).strip()
         if not text:
             continue
-        key = logprob + sum(b * count_phrase(p, text) for p, b in boosts if b)
+        # Ranked per token, as the beam's own scores are (a total would favour short
+        # hypotheses), so without boosts the order is that of the confidences.
+        boost = sum(b * count_phrase(p, text) for p, b in boosts if b)
+        key = (logprob + boost) / (len(ids) + 1)
         confidence = min(1.0, math.exp(logprob / (len(ids) + 1)))
         candidates.append((key, Candidate(text, tuple(ids), logprob, confidence)))
     candidates.sort(key=lambda kc: -kc[0])

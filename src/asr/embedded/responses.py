@@ -39,7 +39,7 @@ __all__ = [
 CHANNEL_TAG = 1
 """Riva numbers channels from 1; the embedded server hears one (mixed to mono)."""
 
-_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[^\w\s'.,$%&@+#/*-]|(?<=\s)-+|-+(?=\s|$)|^-+")
+_PUNCT = re.compile(r"(?<!\d)[.,]|[.,](?!\d)|[^\w\s'.,$%&@+#/*-]|(?<=\s)-+|-+(?=\s|$)|^-+")
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _SPACES = re.compile(r"\s+")
 
@@ -73,17 +73,23 @@ def _alternatives(
     options: RequestOptions,
 ) -> list[rasr.SpeechRecognitionAlternative]:
     hypotheses = result.alternatives or (Hypothesis(result.text, result.confidence),)
-    out = []
-    for i, hypothesis in enumerate(hypotheses[: options.max_alternatives]):
+    out: list[rasr.SpeechRecognitionAlternative] = []
+    seen: set[str] = set()
+    for hypothesis in hypotheses:
         text = shape_text(hypothesis.text, options)
+        if text in seen:
+            continue  # distinct as the client reads them, e.g. without punctuation
+        seen.add(text)
         alt = rasr.SpeechRecognitionAlternative(
             transcript=f"{text} " if text else "",
             confidence=hypothesis.confidence,
             language_code=[options.language_code],
         )
-        if options.word_time_offsets and i == 0:  # riva_asr.proto: "only in the top hypothesis"
+        if options.word_time_offsets and not out:  # riva_asr.proto: "only in the top hypothesis"
             alt.words.extend(_words(result.words, options))
         out.append(alt)
+        if len(out) == options.max_alternatives:
+            break
     return out
 
 
