@@ -29,7 +29,7 @@ def configured() -> Iterator[RivaProcess]:
         process.stop()
 
 
-def finals(uri: str, model: str = "") -> list[str]:
+def finals(uri: str, model: str = "", custom: str = "") -> list[str]:
     """JFK streamed as fast as it can be sent, as NVIDIA's transcribe_file.py does."""
     auth = riva.client.Auth(uri=uri)
     try:
@@ -38,9 +38,15 @@ def finals(uri: str, model: str = "") -> list[str]:
             interim_results=False,
         )
         riva.client.add_audio_file_specs_to_config(config, str(JFK))
+        riva.client.add_custom_configuration_to_config(config, custom)
         with riva.client.AudioChunkFileIterator(str(JFK), 1600) as chunks:
             responses = riva.client.ASRService(auth).streaming_response_generator(chunks, config)
-            return [r.alternatives[0].transcript for resp in responses for r in resp.results]
+            return [
+                r.alternatives[0].transcript
+                for resp in responses
+                for r in resp.results
+                if r.is_final and r.alternatives
+            ]
     finally:
         auth.channel.close()
 
@@ -68,3 +74,19 @@ def test_without_the_short_utterance_window_short_phrases_end_sooner(
     default, short = finals(riva_server.uri), finals(configured.uri)
     assert len(short) > len(default), (default, short)
     assert word_error_rate([JFK_TEXT], [" ".join(short)]) <= 0.25
+
+
+# What NVIDIA's voice-agent examples send a Riva NIM with Silero VAD (seconds).
+NEURAL_VAD = (
+    "neural_vad.onset:0.5,neural_vad.offset:0.3,neural_vad.min_duration_on:0.2,"
+    "neural_vad.min_duration_off:{off},neural_vad.pad_offset:0.2,neural_vad.pad_onset:0.3"
+)
+
+
+def test_riva_neural_vad_keys_are_honoured(riva_server: ServerThread) -> None:
+    long_pause = finals(riva_server.uri, custom=NEURAL_VAD.format(off=2.0))
+    short_pause = finals(riva_server.uri, custom=NEURAL_VAD.format(off=0.3))
+    # 2 s of silence to end an utterance keeps JFK's 11 s in one; 0.3 s splits it.
+    assert len(long_pause) == 1 and len(short_pause) >= 3, (long_pause, short_pause)
+    for texts in (long_pause, short_pause):
+        assert word_error_rate([JFK_TEXT], [" ".join(texts)]) <= 0.25

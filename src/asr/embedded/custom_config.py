@@ -19,7 +19,21 @@ key                               default   meaning
 ``short_stop_history``            server's  stop window (ms, 0 to 10000; 0: off) while an
                                             utterance holds under 4 s of speech; see
                                             :mod:`.endpointer`
+``neural_vad.onset``              0.5       Silero VAD probability that starts speech
+``neural_vad.offset``             0.35      probability below which a frame inside an
+                                            utterance is not speech
+``neural_vad.pad_onset``          0.3       seconds of audio kept before speech starts
+``neural_vad.pad_offset``         eou       seconds kept after the last speech frame
+                                            (default: the ``stop_history_eou`` window)
+``neural_vad.min_duration_on``    0.2       seconds of speech an utterance needs to be
+                                            decoded at all
+``neural_vad.min_duration_off``   0.5       seconds of non-speech that end an utterance,
+                                            as ``endpointing_config.stop_history``
+                                            (which wins when set)
 ================================  ========  =============================================
+
+The ``neural_vad.*`` keys are those a Riva NIM with Silero VAD takes (NVIDIA's voice agent
+examples send all six); seconds, as there.
 """
 
 from __future__ import annotations
@@ -44,6 +58,12 @@ class CustomConfig:
     condition_on_previous_text: bool = True
     beam_size: int | None = None
     short_stop_history: int | None = None
+    vad_onset: float | None = None
+    vad_offset: float | None = None
+    pad_onset_ms: int | None = None
+    pad_offset_ms: int | None = None
+    min_speech_ms: int | None = None
+    min_silence_ms: int | None = None
 
 
 def _bool(key: str, value: str) -> bool:
@@ -70,11 +90,43 @@ def _int_in(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
-_PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "vad_probabilities": _bool,
-    "condition_on_previous_text": _bool,
-    "beam_size": _int_in(1, MAX_BEAM_SIZE),
-    "short_stop_history": _int_in(0, MAX_WINDOW_MS),
+def _fraction(key: str, value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise InvalidArgumentError(
+            f"custom_configuration {key!r} must be a number in [0, 1], got {value!r}"
+        )
+    return number
+
+
+def _seconds_as_ms(key: str, value: str) -> int:
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= MAX_WINDOW_MS / 1000:
+        raise InvalidArgumentError(
+            f"custom_configuration {key!r} must be seconds in [0, {MAX_WINDOW_MS // 1000}], "
+            f"got {value!r}"
+        )
+    return round(seconds * 1000)
+
+
+# Key -> (CustomConfig field, parser).
+_PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "vad_probabilities": ("vad_probabilities", _bool),
+    "condition_on_previous_text": ("condition_on_previous_text", _bool),
+    "beam_size": ("beam_size", _int_in(1, MAX_BEAM_SIZE)),
+    "short_stop_history": ("short_stop_history", _int_in(0, MAX_WINDOW_MS)),
+    "neural_vad.onset": ("vad_onset", _fraction),
+    "neural_vad.offset": ("vad_offset", _fraction),
+    "neural_vad.pad_onset": ("pad_onset_ms", _seconds_as_ms),
+    "neural_vad.pad_offset": ("pad_offset_ms", _seconds_as_ms),
+    "neural_vad.min_duration_on": ("min_speech_ms", _seconds_as_ms),
+    "neural_vad.min_duration_off": ("min_silence_ms", _seconds_as_ms),
 }
 
 CUSTOM_KEYS = tuple(_PARSERS)
@@ -89,11 +141,12 @@ def parse_custom_configuration(custom: Mapping[str, str]) -> CustomConfig:
     """
     values: dict[str, Any] = {}
     for key, value in custom.items():
-        parser = _PARSERS.get(key.strip())
-        if parser is None:
+        known = _PARSERS.get(key.strip())
+        if known is None:
             raise InvalidArgumentError(
                 f"custom_configuration key {key!r} is not supported by this server; "
                 f"it understands {', '.join(CUSTOM_KEYS)}"
             )
-        values[key.strip()] = parser(key, value)
+        field, parser = known
+        values[field] = parser(key, value)
     return CustomConfig(**values)

@@ -16,7 +16,7 @@ import riva.client.proto.riva_asr_pb2 as rasr
 
 from .audio_input import decode_audio_file
 from .engine import Engine, Transcription
-from .policy import RecognizerConfig
+from .policy import RecognizerConfig, for_request
 from .recognizer import Recognizer
 from .requests import RequestOptions
 from .responses import speech_results
@@ -56,7 +56,10 @@ async def recognize(
     )
     probs = await loop.run_in_executor(None, SileroVAD().process, samples)
     rec = Recognizer(
-        RecognizerConfig(endpoint=options.endpoint, interim_results=False, speculative=False)
+        for_request(
+            RecognizerConfig(endpoint=options.endpoint, interim_results=False, speculative=False),
+            options.custom,
+        )
     )
     jobs = rec.feed(samples, probs).jobs + rec.finish().jobs
     results = await asyncio.gather(

@@ -13,8 +13,9 @@ When audio comes faster than partials can be decoded, an utterance longer than
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .custom_config import CustomConfig
 from .endpointer import EndpointParams
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_STABILITY",
     "MIN_STABILITY",
     "RecognizerConfig",
+    "for_request",
     "stability",
 ]
 
@@ -81,3 +83,15 @@ class RecognizerConfig:
     min_partial_speech_ms: int = 500
     soft_max_utterance_s: float = 20.0
     max_utterance_s: float = 28.0
+
+
+def for_request(config: RecognizerConfig, custom: CustomConfig) -> RecognizerConfig:
+    """``config`` with a request's ``neural_vad.*`` custom configuration applied."""
+    return replace(
+        config,
+        preroll_ms=config.preroll_ms if custom.pad_onset_ms is None else custom.pad_onset_ms,
+        postroll_ms=config.postroll_ms if custom.pad_offset_ms is None else custom.pad_offset_ms,
+        min_speech_ms=(
+            config.min_speech_ms if custom.min_speech_ms is None else custom.min_speech_ms
+        ),
+    )

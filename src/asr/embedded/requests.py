@@ -136,6 +136,12 @@ def parse_config(
 def _endpoint(
     config: rasr.RecognitionConfig, defaults: EndpointParams, custom: CustomConfig
 ) -> EndpointParams:
+    if custom.vad_onset is not None:
+        defaults = replace(defaults, threshold=custom.vad_onset)
+    if custom.vad_offset is not None:
+        defaults = replace(defaults, neg_threshold=custom.vad_offset)
+    if custom.min_silence_ms:
+        defaults = replace(defaults, stop_history=custom.min_silence_ms, short_stop_history=0)
     if custom.short_stop_history is not None:
         defaults = replace(defaults, short_stop_history=custom.short_stop_history)
     if not config.HasField("endpointing_config"):

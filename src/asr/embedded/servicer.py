@@ -28,7 +28,8 @@ from .audio_input import StreamAudioDecoder
 from .catalog import DEFAULT_MODEL_ALIASES, ModelCatalog
 from .endpointer import EndpointParams
 from .engine import Engine, Float32Array
-from .recognizer import Recognizer, RecognizerConfig
+from .policy import RecognizerConfig, for_request
+from .recognizer import Recognizer
 from .requests import RequestOptions, parse_config, parse_runtime_config
 from .responses import final_result, interim_result, progress_response
 from .results import DecodeJob, InterimResult, JobKind, Result, Step
@@ -141,11 +142,14 @@ class StreamSession:
         if options.custom.vad_probabilities:
             self._vad = []
         self.recognizer = Recognizer(
-            RecognizerConfig(
-                endpoint=options.endpoint,
-                interim_results=streaming.interim_results,
-                partial_interval_ms=self._config.partial_interval_ms,
-                speculative=self._config.speculative,
+            for_request(
+                RecognizerConfig(
+                    endpoint=options.endpoint,
+                    interim_results=streaming.interim_results,
+                    partial_interval_ms=self._config.partial_interval_ms,
+                    speculative=self._config.speculative,
+                ),
+                options.custom,
             )
         )
         self.log.debug("stream %d started: %s", self.id, options)
