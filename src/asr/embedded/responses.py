@@ -30,9 +30,9 @@ from .text_forms import mask_profanity, spoken_form
 __all__ = [
     "final_result",
     "format_text",
-    "shape_text",
     "interim_result",
     "progress_response",
+    "shape_text",
     "speech_results",
 ]
 
