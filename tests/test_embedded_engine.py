@@ -116,6 +116,17 @@ def test_previous_text_accepted(engine: WhisperEngine, jfk: np.ndarray) -> None:
     assert word_error_rate([JFK.split("americans ")[1]], [tail.text]) <= 0.15
 
 
+def test_a_misheard_previous_final_never_costs_the_utterance(
+    engine: WhisperEngine, jfk: np.ndarray
+) -> None:
+    # After the forced cut inside "your country", tiny.en heard the first half as "like
+    # your car"; with that alone as the prompt it returned nothing for the rest (AVX2).
+    rest = jfk[6 * 16_000 : int(10.78 * 16_000)]
+    for punctuate in (True, False):
+        text = engine.transcribe(rest, punctuate=punctuate, previous_text="like your car").text
+        assert "ask what you can do for your country" in normalize(text), text
+
+
 def test_prompt_text() -> None:
     assert boost_sentence(["nvidia", "Kubernetes", "GPU", " "]) == "Nvidia, Kubernetes, GPU."
     assert prompt_text([], None, None) is None

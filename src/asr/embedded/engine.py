@@ -167,10 +167,25 @@ class WhisperEngine:
         # both, Whisper repeated the prompt into 4-word pieces (WER 174% against 20% with
         # the previous text alone, scripts/bench_previous_text.py).
         style = _PUNCTUATED_PROMPT if punctuate and not previous_text else None
-        prompt = prompt_text(favoured, style, previous_text)
-        if alternatives > 1 or any(b < 0 for _, b in boosts):
-            return self._nbest(audio, max(1, alternatives), prompt, boosts, word_timestamps, beam)
-        return self._single(audio, prompt, draft=draft, word_timestamps=word_timestamps, beam=beam)
+        nbest = alternatives > 1 or any(b < 0 for _, b in boosts)
+
+        def decode(prompt: str | None) -> Transcription:
+            if nbest:
+                return self._nbest(
+                    audio, max(1, alternatives), prompt, boosts, word_timestamps, beam
+                )
+            return self._single(
+                audio, prompt, draft=draft, word_timestamps=word_timestamps, beam=beam
+            )
+
+        result = decode(prompt_text(favoured, style, previous_text))
+        if not result.text and previous_text:
+            # A short, misheard previous final can make Whisper emit nothing at all for
+            # speech (JFK's "country can do for you ..." after "like your car"): the
+            # context must never cost an utterance, so it is decoded again without it.
+            fallback = _PUNCTUATED_PROMPT if punctuate else None
+            result = decode(prompt_text(favoured, fallback, None))
+        return result
 
     def _nbest(
         self,

@@ -42,6 +42,9 @@ logger = logging.getLogger("asr.embedded.servicer")
 
 _stream_ids = itertools.count(1)
 
+PREVIOUS_TEXT_CHARS = 1000
+"""Characters of the session's finals kept as context; the engine uses the last words."""
+
 PROGRESS_INTERVAL = 1.0
 """Seconds between the responses without transcript that a half-closed stream gets while
 its finals wait for the decode pool, as long as the pool is moving: a client tells a slow
@@ -104,7 +107,8 @@ class StreamSession:
         self.request_id = ""
         """The client's request ``id``, echoed on every response (a UUID if it sent none)."""
         self.previous_text: str | None = None
-        """The last final's text: the next decodes' context (``condition_on_previous_text``)."""
+        """The session's finals so far: the next decodes' context
+        (``condition_on_previous_text``)."""
         self._vad: list[float] | None = None
         self.recognizer: Recognizer | None = None
 
@@ -272,7 +276,12 @@ class StreamSession:
                     "stream %d final %d: %r", self.id, result.utterance, result.transcription.text
                 )
                 if self.options.custom.condition_on_previous_text:
-                    self.previous_text = result.transcription.text
+                    # The session's transcript so far (the engine keeps its last words):
+                    # more context than one short final, which may be misheard.
+                    text = result.transcription.text
+                    self.previous_text = " ".join(filter(None, (self.previous_text, text)))[
+                        -PREVIOUS_TEXT_CHARS:
+                    ]
                 self._outbox.put_nowait(final_result(result, self.options, self.request_id, vad))
 
     def _wanted(self, job: DecodeJob) -> bool:
