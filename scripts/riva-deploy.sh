@@ -49,35 +49,25 @@ ENV_FILE="$RIVA_REPO/.env"
 LOGIN=1
 SMOKE=1
 EXPECT=${RIVA_SMOKE_EXPECT:-}
-while [ $# -gt 0 ]; do
+script_option() {
     case $1 in
-    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
-    --image) arg "$@" && export NIM_IMAGE=$2 && shift ;;
-    --tag) arg "$@" && export NIM_TAG=$2 && shift ;;
-    --tags-selector) arg "$@" && export NIM_TAGS_SELECTOR=$2 && shift ;;
-    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && shift ;;
-    --gpus) arg "$@" && export NIM_GPUS=$2 && shift ;;
-    --shm-size) arg "$@" && export NIM_SHM_SIZE=$2 && shift ;;
-    --cache-dir) arg "$@" && export NIM_CACHE_DIR=$2 && shift ;;
-    --grpc-port) arg "$@" && export NIM_GRPC_PORT=$2 && shift ;;
-    --http-port) arg "$@" && export NIM_HTTP_PORT=$2 && shift ;;
-    --timeout) arg "$@" && export NIM_READY_TIMEOUT=$2 && shift ;;
-    --file) arg "$@" && export RIVA_SMOKE_FILE=$2 && shift ;;
-    --expect) arg "$@" && EXPECT=$2 && shift ;;
+    --image) arg "$@" && export NIM_IMAGE=$2 && OPTION_ARGS=2 ;;
+    --tag) arg "$@" && export NIM_TAG=$2 && OPTION_ARGS=2 ;;
+    --tags-selector) arg "$@" && export NIM_TAGS_SELECTOR=$2 && OPTION_ARGS=2 ;;
+    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && OPTION_ARGS=2 ;;
+    --gpus) arg "$@" && export NIM_GPUS=$2 && OPTION_ARGS=2 ;;
+    --shm-size) arg "$@" && export NIM_SHM_SIZE=$2 && OPTION_ARGS=2 ;;
+    --cache-dir) arg "$@" && export NIM_CACHE_DIR=$2 && OPTION_ARGS=2 ;;
+    --grpc-port) arg "$@" && export NIM_GRPC_PORT=$2 && OPTION_ARGS=2 ;;
+    --http-port) arg "$@" && export NIM_HTTP_PORT=$2 && OPTION_ARGS=2 ;;
+    --timeout) arg "$@" && export NIM_READY_TIMEOUT=$2 && OPTION_ARGS=2 ;;
     --no-login) LOGIN=0 ;;
     --no-smoke) SMOKE=0 ;;
-    --dry-run) DRY_RUN=1 ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "unknown option: $1" ;;
+    *) smoke_option "$@" ;;
     esac
-    shift
-done
-load_env "$ENV_FILE"
-default_file=${RIVA_SMOKE_FILE:-}
-riva_defaults
-if [ -z "$default_file" ] && [ -z "$EXPECT" ]; then
-    EXPECT="ask not what your country can do for you"
-fi
+}
+parse_options "$@"
+smoke_expectation
 
 image="${NIM_IMAGE}:${NIM_TAG}"
 registry=${NIM_IMAGE%%/*}

@@ -40,25 +40,21 @@ URI=
 CHECK=1
 CERT=${ASR_SERVER_CERT:-$RIVA_REPO/certs/server.pem}
 KEY=${ASR_SERVER_KEY:-$RIVA_REPO/certs/server.key}
-while [ $# -gt 0 ]; do
+script_option() {
     case $1 in
     --nim) TARGET=nim ;;
     --hosted) TARGET=hosted ;;
-    --uri) arg "$@" && TARGET=uri && URI=$2 && shift ;;
-    --lb) arg "$@" && export RIVA_LB_POLICY=$2 && shift ;;
-    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
-    --cert) arg "$@" && CERT=$2 && shift ;;
-    --key) arg "$@" && KEY=$2 && shift ;;
+    --uri) arg "$@" && TARGET=uri && URI=$2 && OPTION_ARGS=2 ;;
+    --lb) arg "$@" && export RIVA_LB_POLICY=$2 && OPTION_ARGS=2 ;;
+    --cert) arg "$@" && CERT=$2 && OPTION_ARGS=2 ;;
+    --key) arg "$@" && KEY=$2 && OPTION_ARGS=2 ;;
     --no-check) CHECK=0 ;;
-    --dry-run) DRY_RUN=1 ;;
-    -h | --help) usage && exit 0 ;;
-    --) shift && break ;;
-    *) usage >&2 && die "unknown option: $1" ;;
+    --) shift && REST_ARGS=("$@") && OPTION_ARGS=$(($# + 1)) ;;
+    *) return 1 ;;
     esac
-    shift
-done
-load_env "$ENV_FILE"
-riva_defaults
+}
+parse_options "$@"
+set -- "${REST_ARGS[@]}"
 
 case $TARGET in
 nim)

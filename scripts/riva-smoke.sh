@@ -32,25 +32,15 @@ ENV_FILE="$RIVA_REPO/.env"
 SERVER=
 HOSTED=0
 EXPECT=${RIVA_SMOKE_EXPECT:-}
-while [ $# -gt 0 ]; do
+script_option() {
     case $1 in
-    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
-    --server) arg "$@" && SERVER=$2 && shift ;;
+    --server) arg "$@" && SERVER=$2 && OPTION_ARGS=2 ;;
     --hosted) HOSTED=1 ;;
-    --file) arg "$@" && export RIVA_SMOKE_FILE=$2 && shift ;;
-    --expect) arg "$@" && EXPECT=$2 && shift ;;
-    --dry-run) DRY_RUN=1 ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "unknown option: $1" ;;
+    *) smoke_option "$@" ;;
     esac
-    shift
-done
-load_env "$ENV_FILE"
-default_file=${RIVA_SMOKE_FILE:-}
-riva_defaults
-if [ -z "$default_file" ] && [ -z "$EXPECT" ]; then
-    EXPECT="ask not what your country can do for you"
-fi
+}
+parse_options "$@"
+smoke_expectation
 
 if [ "$HOSTED" = 1 ]; then
     use_hosted

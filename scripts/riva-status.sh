@@ -29,20 +29,15 @@ EOF
 ENV_FILE="$RIVA_REPO/.env"
 SERVER=
 HOSTED=0
-while [ $# -gt 0 ]; do
+script_option() {
     case $1 in
-    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
-    --server) arg "$@" && SERVER=$2 && shift ;;
+    --server) arg "$@" && SERVER=$2 && OPTION_ARGS=2 ;;
     --hosted) HOSTED=1 ;;
-    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && shift ;;
-    --dry-run) DRY_RUN=1 ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "unknown option: $1" ;;
+    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && OPTION_ARGS=2 ;;
+    *) return 1 ;;
     esac
-    shift
-done
-load_env "$ENV_FILE"
-riva_defaults
+}
+parse_options "$@"
 
 failed=0
 step() {

@@ -30,21 +30,16 @@ ENV_FILE="$RIVA_REPO/.env"
 GRACE=30
 PURGE=0
 LOGOUT=0
-while [ $# -gt 0 ]; do
+script_option() {
     case $1 in
-    --env-file) arg "$@" && ENV_FILE=$2 && shift ;;
-    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && shift ;;
-    --grace) arg "$@" && GRACE=$2 && shift ;;
+    --name) arg "$@" && export NIM_CONTAINER_NAME=$2 && OPTION_ARGS=2 ;;
+    --grace) arg "$@" && GRACE=$2 && OPTION_ARGS=2 ;;
     --purge-cache) PURGE=1 ;;
     --logout) LOGOUT=1 ;;
-    --dry-run) DRY_RUN=1 ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "unknown option: $1" ;;
+    *) return 1 ;;
     esac
-    shift
-done
-load_env "$ENV_FILE"
-riva_defaults
+}
+parse_options "$@"
 
 if [ "$DRY_RUN" = 1 ] || docker container inspect "$NIM_CONTAINER_NAME" >/dev/null 2>&1; then
     run docker stop --time "$GRACE" "$NIM_CONTAINER_NAME"

@@ -235,3 +235,45 @@ arg() {
         die "$1 needs a value"
     fi
 }
+
+# parse_options ARGS...: the options every riva-*.sh takes (--env-file FILE, --dry-run,
+# -h/--help), the rest through the script's own script_option function, then the env
+# file and the defaults. script_option "$@" handles "$1" (arg checks a value), sets
+# OPTION_ARGS to the words it took when not 1, and returns 1 for an option it does not
+# know. Words it leaves for the script (after "--") go in REST_ARGS.
+parse_options() {
+    # shellcheck disable=SC2034  # read by the scripts that take words after "--"
+    REST_ARGS=()
+    while [ $# -gt 0 ]; do
+        OPTION_ARGS=1
+        case $1 in
+        --env-file) arg "$@" && ENV_FILE=$2 && OPTION_ARGS=2 ;;
+        --dry-run) DRY_RUN=1 ;;
+        -h | --help) usage && exit 0 ;;
+        *) script_option "$@" || { usage >&2 && die "unknown option: $1"; } ;;
+        esac
+        shift "$OPTION_ARGS"
+    done
+    load_env "$ENV_FILE"
+    # Whether a clip to stream was chosen (flag, environment or env file), before the
+    # defaults choose JFK: only JFK's words can be expected by default.
+    SMOKE_FILE_CHOSEN=${RIVA_SMOKE_FILE:+1}
+    riva_defaults
+}
+
+# smoke_expectation: EXPECT for the smoke test; with no clip and no --expect chosen,
+# the default clip's (JFK's) robust phrase.
+smoke_expectation() {
+    if [ -z "${SMOKE_FILE_CHOSEN:-}" ] && [ -z "${EXPECT:-}" ]; then
+        EXPECT="ask not what your country can do for you"
+    fi
+}
+
+# smoke_option ARGS...: --file and --expect, for the scripts that run the smoke test.
+smoke_option() {
+    case $1 in
+    --file) arg "$@" && export RIVA_SMOKE_FILE=$2 && OPTION_ARGS=2 ;;
+    --expect) arg "$@" && EXPECT=$2 && OPTION_ARGS=2 ;;
+    *) return 1 ;;
+    esac
+}
