@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,9 +41,9 @@ def speech_dir() -> Path:
 class ServerThread:
     """An embedded Riva-compatible server on its own event loop in a background thread."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._server = EmbeddedServer(host="127.0.0.1", port=0, **kwargs)  # type: ignore[arg-type]
+        self._server = EmbeddedServer(host="127.0.0.1", port=0, **kwargs)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.port: int = asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result(

@@ -36,7 +36,7 @@ def _partial(text: str) -> rasr.StreamingRecognitionResult:
 
 
 @dataclass
-class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
+class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]  # untyped generated base
     steps: list[str]
     calls: int = 0
     metadata: list[dict[str, str]] = field(default_factory=list)
@@ -118,7 +118,7 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
         )
 
 
-class _Health(health_grpc.HealthServicer):  # type: ignore[misc]
+class _Health(health_grpc.HealthServicer):  # type: ignore[misc]  # untyped generated base
     async def Check(
         self,
         request: health_pb2.HealthCheckRequest,  # noqa: N802

@@ -174,7 +174,7 @@ def test_pcm16_and_float32_decoders_decode_or_raise_audio_format_error(data: byt
 def test_audio_decoder_decodes_or_raises_audio_format_error(
     encoding: str, rate: int, frames: list[bytes]
 ) -> None:
-    decoder = AudioDecoder(encoding, rate)  # type: ignore[arg-type]
+    decoder = AudioDecoder(encoding, rate)  # type: ignore[arg-type]  # one of the Literal's values
     out = b""
     for frame in frames:
         try:

@@ -125,7 +125,7 @@ def test_mulaw_8k_stream(jfk: np.ndarray) -> None:
     ],
 )
 def test_undecodable_audio_raises(kwargs: dict[str, object], data: bytes, message: str) -> None:
-    decoder = StreamAudioDecoder(**kwargs)  # type: ignore[arg-type]
+    decoder = StreamAudioDecoder(**kwargs)  # type: ignore[arg-type]  # parametrized keywords
     with pytest.raises(AudioFormatError, match=message):
         decoder.feed(data)
         decoder.finish()

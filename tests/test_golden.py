@@ -13,7 +13,7 @@ import pytest
 from asr import RivaASRClient
 from asr.evaluation import GrpcTransport, load_corpus, mix_noise, run_set
 from asr.evaluation import golden as goldens
-from asr.evaluation.corpus import join_clips
+from asr.evaluation.corpus import NoiseKind, join_clips
 from asr.evaluation.runner import run_clip
 from asr.options import RecognitionOptions
 from asr.wer import word_error_rate
@@ -25,9 +25,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _noisy(
-    samples: npt.NDArray[np.float32], index: int, *, kind: str, snr: float
+    samples: npt.NDArray[np.float32], index: int, *, kind: NoiseKind, snr: float
 ) -> npt.NDArray[np.float32]:
-    return mix_noise(samples, snr, kind, seed=index)  # type: ignore[arg-type]
+    return mix_noise(samples, snr, kind, seed=index)
 
 
 CASES = {

@@ -77,7 +77,7 @@ def test_options_map_onto_proto() -> None:
 def test_options_are_frozen_and_validated() -> None:
     options = RecognitionOptions()
     with pytest.raises(ValidationError):
-        options.language_code = "de-DE"  # type: ignore[misc]
+        options.language_code = "de-DE"  # type: ignore[misc]  # frozen: it must fail
     with pytest.raises(ValidationError):
         EndpointingConfig(stop_threshold=1.5)
     with pytest.raises(ValidationError):

@@ -12,8 +12,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,8 +30,8 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _run(command: Callable[[argparse.Namespace], Awaitable[int]]) -> Handler:
-    return lambda args: asyncio.run(command(args))  # type: ignore[arg-type]
+def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> Handler:
+    return lambda args: asyncio.run(command(args))
 
 
 def _client_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

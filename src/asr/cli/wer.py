@@ -14,7 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import numpy.typing as npt
 
 from ..client import RivaASRClient
 from .endpoint import riva_endpoint
@@ -22,7 +25,7 @@ from .flags import options_from
 
 if TYPE_CHECKING:
     from ..evaluation import Transport
-    from ..evaluation.corpus import Clip
+    from ..evaluation.corpus import Clip, NoiseKind
 
 # The runner itself (asr.evaluation, the 'eval' extra) is imported when the command runs,
 # so that `asr --help` and the other commands work on an install without it.
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["noise_spec", "wer"]
 
 
-def noise_spec(spec: str) -> tuple[str, float]:
+def noise_spec(spec: str) -> tuple[NoiseKind, float]:
     """``white:SNR_DB`` or ``pink:SNR_DB`` as (kind, SNR)."""
     kind, _, snr = spec.partition(":")
     try:
@@ -39,7 +42,7 @@ def noise_spec(spec: str) -> tuple[str, float]:
         value = float("nan")
     if kind not in ("white", "pink") or value != value:
         raise argparse.ArgumentTypeError(f"{spec!r}: use white:SNR_DB or pink:SNR_DB")
-    return kind, value
+    return cast("NoiseKind", kind), value
 
 
 def _condition(args: argparse.Namespace) -> str:
@@ -119,7 +122,12 @@ async def wer(args: argparse.Namespace) -> int:
             if args.noise:
                 kind, snr = args.noise
 
-                def transform(samples, index, kind=kind, snr=snr):  # type: ignore[no-untyped-def]
+                def transform(
+                    samples: npt.NDArray[np.float32],
+                    index: int,
+                    kind: NoiseKind = kind,
+                    snr: float = snr,
+                ) -> npt.NDArray[np.float32]:
                     return mix_noise(samples, snr, kind, seed=index)
 
             selected = clips[: args.limit]

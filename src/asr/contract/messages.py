@@ -239,7 +239,7 @@ class TranscriptPartial(_Envelope, Partial):
         end: Seconds of session audio the hypothesis covers.
     """
 
-    type: Literal["transcript.partial"] = "transcript.partial"  # type: ignore[assignment]
+    type: Literal["transcript.partial"] = "transcript.partial"  # type: ignore[assignment]  # narrows the envelope's type
     start: float
     end: float
 
@@ -258,7 +258,7 @@ class TranscriptFinal(_Envelope, Final):
             endpoint); ``false`` when the utterance was cut by ``finalize`` or ``end``.
     """
 
-    type: Literal["transcript.final"] = "transcript.final"  # type: ignore[assignment]
+    type: Literal["transcript.final"] = "transcript.final"  # type: ignore[assignment]  # narrows the envelope's type
     start: float
     end: float
     is_speech_final: bool
