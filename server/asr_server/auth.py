@@ -10,6 +10,11 @@ in what the request carried and the client's address, and says the outcome to th
   revokes its tokens.
 - An address that fails too often within a window is refused for a while without its
   credential being checked (:class:`FailureBackoff`).
+
+:class:`Authenticator` puts the three together for every route of the gateway (the own
+WebSocket contract, token issuing, and whatever route is added next): the configured keys,
+the token secret and one back-off shared by all of them, so failures on one route count on
+the others too.
 """
 
 from __future__ import annotations
@@ -19,9 +24,17 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .tokens import TokenClaims, TokenError, key_id, verify_token
+from .tokens import TokenClaims, TokenError, issue_token, key_id, verify_token
 
-__all__ = ["Decision", "FailureBackoff", "authenticate", "bearer", "matching_key"]
+__all__ = [
+    "Authenticator",
+    "Decision",
+    "FailureBackoff",
+    "IssuedToken",
+    "authenticate",
+    "bearer",
+    "matching_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +45,14 @@ class Decision:
         refusal: Why the client may not open a session (said to it); ``None`` if it may.
         key_id: Fingerprint of the key the client authenticated with, safe to log.
         token_id: The token's id when a token was used.
+        retry_after: Seconds the address is still refused for, when the refusal is the
+            back-off's (its credential was not even checked); ``None`` otherwise.
     """
 
     refusal: str | None
     key_id: str | None = None
     token_id: str | None = None
+    retry_after: float | None = None
 
     @property
     def allowed(self) -> bool:
@@ -156,3 +172,111 @@ class FailureBackoff:
     def succeeded(self, address: str) -> None:
         """``address`` authenticated: its failures are forgotten."""
         self._state.pop(address, None)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """The outcome of :meth:`Authenticator.issue`: a token, or why none was issued.
+
+    Attributes:
+        decision: Whether the API key was accepted (a refusal says why not).
+        token: The signed token, when issued.
+        claims: Its claims, when issued.
+    """
+
+    decision: Decision
+    token: str | None = None
+    claims: TokenClaims | None = None
+
+
+class Authenticator:
+    """The gateway's credentials and its back-off, shared by every route; no I/O.
+
+    Args:
+        api_keys: The configured keys; none means every client is let in.
+        token_secret: Signs and verifies browser tokens.
+        backoff: Failures per address; a default :class:`FailureBackoff` when omitted.
+    """
+
+    def __init__(
+        self,
+        api_keys: Sequence[str],
+        token_secret: bytes,
+        backoff: FailureBackoff | None = None,
+    ) -> None:
+        self.api_keys = tuple(api_keys)
+        self.token_secret = token_secret
+        self.backoff = backoff if backoff is not None else FailureBackoff()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether credentials are checked at all (API keys are configured)."""
+        return bool(self.api_keys)
+
+    def _blocked(self, address: str, now: float) -> Decision | None:
+        if wait := self.backoff.blocked_for(address, now):
+            return Decision(
+                f"too many failed attempts; try again in {wait:.0f} s", retry_after=wait
+            )
+        return None
+
+    def check(
+        self,
+        address: str,
+        *,
+        query_keys: Sequence[str] = (),
+        query_tokens: Sequence[str] = (),
+        authorization: str | None = None,
+        now: float,
+        wall: float,
+    ) -> Decision:
+        """Whether a request from ``address`` carrying these credentials may go on.
+
+        Args:
+            address: The client's IP address (the unit of the back-off).
+            query_keys: Every ``api_key`` value of the query string.
+            query_tokens: Every ``token`` value of the query string.
+            authorization: The ``Authorization`` header, if any.
+            now: Monotonic clock reading (the back-off's clock).
+            wall: Unix time (tokens expire in epoch seconds).
+        """
+        if not self.enabled:
+            return Decision(None)
+        if (blocked := self._blocked(address, now)) is not None:
+            return blocked
+        decision = authenticate(
+            self.api_keys,
+            self.token_secret,
+            query_keys=query_keys,
+            query_tokens=query_tokens,
+            authorization=authorization,
+            now=wall,
+        )
+        if decision.allowed:
+            self.backoff.succeeded(address)
+        else:
+            self.backoff.failed(address, now)
+        return decision
+
+    def issue(
+        self, address: str, authorization: str | None, *, now: float, wall: float, ttl: float
+    ) -> IssuedToken:
+        """A browser token for the API key in ``authorization`` (``Bearer KEY``; never a
+        token, never from the URL).
+
+        Args:
+            address: The client's IP address.
+            authorization: The request's ``Authorization`` header.
+            now: Monotonic clock reading.
+            wall: Unix time, the token's issue time.
+            ttl: The token's lifetime in seconds.
+        """
+        if (blocked := self._blocked(address, now)) is not None:
+            return IssuedToken(blocked)
+        offered = bearer(authorization)
+        key = matching_key(offered, self.api_keys) if offered else None
+        if key is None:
+            self.backoff.failed(address, now)
+            return IssuedToken(Decision("send an API key as 'Authorization: Bearer KEY'"))
+        token, claims = issue_token(self.token_secret, api_key=key, now=wall, ttl=ttl)
+        return IssuedToken(Decision(None, key_id=claims.key_id), token, claims)

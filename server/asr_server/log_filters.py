@@ -1,39 +1,35 @@
-"""Log filters for the websockets server's records.
+"""Log filters for the records uvicorn writes on the gateway's behalf.
 
-A connection that never sends a valid HTTP request (a port scanner, TLS spoken to a
-plaintext port, a header websockets refuses) is the client's fault: websockets logs it at
-ERROR with a traceback of a kilobyte or more, whose text carries the client's bytes. Here
-it becomes one INFO line with the reason, redacted and with control bytes escaped, so a
-burst of junk cannot fill the log or smuggle secrets and terminal escapes into it.
+uvicorn logs on ``uvicorn.error``: at INFO a line per WebSocket handshake (with the query
+string, where ``?api_key=`` and ``?token=`` travel) and its start and stop chatter, at
+WARNING "Invalid HTTP request received." for every request h11 cannot parse (a port
+scanner, TLS spoken to a plaintext port). The gateway's own log says all of it already,
+with the session id and the reason (:mod:`asr_server.connection_guard` writes the line for
+a bad request), so those records are dropped; what remains (real warnings, tracebacks of
+bugs) is redacted with control bytes escaped. Access logging is off: the gateway logs
+refused requests itself, and a probe answered 200 is not worth a line.
 """
 
 from __future__ import annotations
 
 import logging
 
-from asr.logs import escape_controls, redact
+from asr.logs import RedactingFilter
 
-__all__ = ["compact_handshake_failures"]
+__all__ = ["quiet_uvicorn", "uvicorn_records"]
 
-_REASON_CHARS = 200
+_DUPLICATES = frozenset({"Invalid HTTP request received."})
 
 
-def compact_handshake_failures(record: logging.LogRecord) -> bool:
-    """Turn websockets' "opening handshake failed" traceback into one line (keeps all records)."""
-    if record.msg != "opening handshake failed" or not record.exc_info:
-        return True
-    exc = record.exc_info[1]
-    if exc is None or type(exc).__module__ != "websockets.exceptions":
-        return True  # not the client's bytes: keep the traceback
-    reasons = []
-    cause: BaseException | None = exc
-    while cause is not None:
-        reasons.append(str(cause) or type(cause).__name__)
-        cause = cause.__cause__
-    reason = escape_controls(redact(": ".join(reasons)))
-    if len(reason) > _REASON_CHARS:
-        reason = reason[:_REASON_CHARS] + "..."
-    record.msg, record.args = "opening handshake failed: %s", (reason,)
-    record.exc_info, record.exc_text = None, None
-    record.levelno, record.levelname = logging.INFO, "INFO"
-    return True
+def uvicorn_records(record: logging.LogRecord) -> bool:
+    """Keep uvicorn's warnings and errors, except those the gateway logs better itself."""
+    return record.levelno >= logging.WARNING and record.msg not in _DUPLICATES
+
+
+def quiet_uvicorn() -> None:
+    """Install :func:`uvicorn_records` and redaction on uvicorn's loggers (once)."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in log.filters):
+            log.addFilter(uvicorn_records)
+            log.addFilter(RedactingFilter())

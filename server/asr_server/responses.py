@@ -1,21 +1,18 @@
-"""Plain HTTP responses served beside the WebSocket endpoint: static files and probes.
+"""Plain HTTP responses of the gateway: JSON, text, static files, the common headers.
 
-``websockets`` answers any request for which ``process_request`` returns a response
-instead of upgrading it; these helpers build those responses.
+Every HTTP response gets :data:`SECURITY_HEADERS` and ``Cache-Control: no-cache`` unless
+it set its own (tokens are ``no-store``); the middleware in :mod:`asr_server.asgi` adds
+them, so a route only builds its body.
 """
 
 from __future__ import annotations
 
-import json
 import mimetypes
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
-from websockets.datastructures import Headers
-from websockets.http11 import Response
+from starlette.responses import PlainTextResponse, Response
 
-__all__ = ["bytes_response", "json_response", "static_response", "text_response"]
+__all__ = ["SECURITY_HEADERS", "not_found", "static_response"]
 
 # The AudioWorklet module must be served as JavaScript; the platform table may lack .mjs.
 _TYPES = {
@@ -30,59 +27,17 @@ _TYPES = {
     ".wav": "audio/wav",
 }
 
-_SECURITY_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
+SECURITY_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
 )
+"""Headers on every HTTP response."""
 
 
-def _response(
-    status: HTTPStatus,
-    body: bytes,
-    content_type: str,
-    extra: tuple[tuple[str, str], ...] = (),
-    cache: str = "no-cache",
-) -> Response:
-    headers = Headers(
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", cache),
-            # websockets closes the TCP connection after an HTTP response.
-            ("Connection", "close"),
-            *_SECURITY_HEADERS,
-            *extra,
-        ]
-    )
-    return Response(status.value, status.phrase, headers, body)
-
-
-def bytes_response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
-    """A response with ``body`` as is (e.g. the metrics exposition)."""
-    return _response(status, body, content_type)
-
-
-def text_response(status: HTTPStatus, text: str) -> Response:
-    """A plain-text response."""
-    return _response(status, text.encode(), "text/plain; charset=utf-8")
-
-
-def json_response(
-    status: HTTPStatus,
-    data: Any,
-    *,
-    headers: tuple[tuple[str, str], ...] = (),
-    secret: bool = False,
-) -> Response:
-    """A JSON response; ``secret`` ones (tokens) are marked ``no-store`` for every cache."""
-    return _response(
-        status,
-        json.dumps(data).encode(),
-        "application/json",
-        headers,
-        cache="no-store" if secret else "no-cache",
-    )
+def not_found() -> Response:
+    """The gateway's 404."""
+    return PlainTextResponse("not found\n", status_code=404)
 
 
 def static_response(root: Path, url_path: str) -> Response:
@@ -96,8 +51,8 @@ def static_response(root: Path, url_path: str) -> Response:
     base = root.resolve()
     target = (base / relative).resolve()
     if not target.is_relative_to(base) or not target.is_file():
-        return text_response(HTTPStatus.NOT_FOUND, "not found\n")
+        return not_found()
     content_type = _TYPES.get(target.suffix.lower()) or (
         mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     )
-    return _response(HTTPStatus.OK, target.read_bytes(), content_type)
+    return Response(target.read_bytes(), media_type=content_type)

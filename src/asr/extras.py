@@ -21,7 +21,14 @@ EXTRAS = {
         "num2words",
         "av",
     ),
-    "server": ("websockets", "prometheus_client", "cryptography"),
+    "server": (
+        "fastapi",
+        "uvicorn",
+        "multipart",
+        "websockets",
+        "prometheus_client",
+        "cryptography",
+    ),
     "eval": ("jiwer", "whisper_normalizer", "matplotlib", "tqdm"),
 }
 """The modules each extra brings, by import name."""
