@@ -1,0 +1,431 @@
+"""NVIDIA's realtime transcription API without I/O: client frames and Riva events in,
+actions out.
+
+A :class:`RealtimeSession` holds everything about one ``/v1/realtime?intent=transcription``
+connection, as :class:`asr_server.protocol.Session` does for the own contract, and is
+driven the same way: the route feeds it client frames, the
+:class:`~asr_server.relay.RivaRelay`'s events and the clock, and carries out the actions.
+Those are :mod:`asr_server.protocol`'s (:class:`StartBackend`, :class:`ForwardAudio`,
+:class:`FinishUtterance`, :class:`EndAudio`, :class:`Close`) except :class:`Send`, which
+carries a realtime event (``action.event.model_dump_json()`` is the frame).
+
+The exchange, in the order NVIDIA's client (``riva.client.realtime``, 2.27) runs it::
+
+    server  conversation.created                      (open)
+    client  transcription_session.update              -> transcription_session.updated
+    client  input_audio_buffer.append {audio[, runtime_config.force_eou]}   (buffered)
+    client  input_audio_buffer.commit                 -> input_audio_buffer.committed
+            ... append + commit per chunk ...
+    server  conversation.item.input_audio_transcription.delta       (Riva partials)
+    server  conversation.item.input_audio_transcription.completed   (Riva finals)
+    client  input_audio_buffer.done                   (commits the rest, ends the audio)
+    server  ...completed {is_last_result: true}, then close 1000
+
+A commit does not end the utterance (NVIDIA's client commits every 100 ms chunk); Riva's
+endpointing does, or ``force_eou``. Refused client events are answered with an ``error``
+and dropped, the session goes on (OpenAI's rule); backend failures and the session's
+limits end it with an ``error`` and a close code from :data:`asr.contract.ERRORS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from asr.contract import CloseCode
+from asr.errors import AudioFormatError
+from asr.events import Final, Partial, Progress
+
+from ..limits import Limits
+from ..protocol import (
+    GOING_AWAY,
+    Close,
+    EndAudio,
+    FinishUtterance,
+    ForwardAudio,
+    StartBackend,
+    State,
+)
+from ..relay import BYTES_PER_SECOND
+from .audio import BufferFullError, InputAudio
+from .config import SessionSettings, TranscriptionSession
+from .errors import RealtimeErrorCode, backend_error, fatal_error
+from .events import (
+    AnyClientEvent,
+    AnyServerEvent,
+    Conversation,
+    ConversationCreated,
+    ErrorEvent,
+    InputAudioBufferAppend,
+    InputAudioBufferClear,
+    InputAudioBufferCleared,
+    InputAudioBufferCommit,
+    InputAudioBufferCommitted,
+    InputAudioBufferDone,
+    TranscriptionSessionUpdate,
+    TranscriptionSessionUpdated,
+    invalid_request,
+    parse_client_event,
+)
+from .transcript import Transcript
+
+__all__ = ["Action", "RealtimeSession", "Send"]
+
+_CUT_TOLERANCE = 0.01
+"""Seconds: Riva's ``audio_processed`` is a float32 on the wire."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``event`` to the client as a JSON text frame (``event.model_dump_json()``)."""
+
+    event: AnyServerEvent
+
+
+Action = Send | StartBackend | ForwardAudio | FinishUtterance | EndAudio | Close
+
+
+class RealtimeSession:
+    """One realtime connection's protocol state.
+
+    Args:
+        session_id: ``sess_<hex>``; the event and item ids are derived from it.
+        limits: The gateway's limits (``max_frame_bytes`` per text frame, the idle,
+            session and stall timeouts).
+        now: Clock reading (seconds, monotonic) at connection.
+        settings: The session's starting settings (the gateway's defaults when ``None``).
+        require_update: Refuse audio before a ``transcription_session.update`` (NVIDIA's
+            client always sends one; the NIM does not require it).
+        max_buffer_seconds: Uncommitted audio held at most; an append beyond it is
+            refused with ``buffer_full``.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        limits: Limits,
+        now: float,
+        settings: SessionSettings | None = None,
+        require_update: bool = False,
+        max_buffer_seconds: float = 60.0,
+    ) -> None:
+        self.session_id = session_id
+        self.limits = limits
+        self.state = State.OPEN
+        self.settings = settings or SessionSettings()
+        self.audio_seconds = 0.0
+        """Seconds of audio appended and accepted (cleared audio included)."""
+        self._tag = session_id.removeprefix("sess_")
+        self._require_update = require_update
+        self._max_buffer = max_buffer_seconds
+        self._updated = False
+        self._seq = 0
+        self._started = now
+        self._last_activity = now
+        self._input = self._new_input()
+        self._backend_started = False
+        self._utterance_has_audio = False
+        self._forwarded = 0
+        """16 kHz PCM16 bytes sent to Riva."""
+        self._processed = 0.0
+        """Seconds of session audio Riva reported processed."""
+        self._transcript = Transcript(self._tag, self._next_id)
+        # Stall detection, as protocol.Session: while Riva owes an answer (a forced end
+        # not yet processed, or the finals after done), since when it showed no progress.
+        self._cut_pending: float | None = None
+        self._waiting_since: float | None = None
+        self._going_away = False
+        self._shutdown_deadline: float | None = None
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def open(self) -> list[Action]:
+        """The connection is accepted (subprotocol ``realtime``): ``conversation.created``."""
+        conversation = Conversation(id=f"conv_{self._tag}")
+        return [Send(ConversationCreated(event_id=self._next_id(), conversation=conversation))]
+
+    def refuse(self, code: RealtimeErrorCode, message: str) -> list[Action]:
+        """End the session with an error (also before :meth:`open`, e.g. bad auth).
+
+        ``code`` must be one shared with :class:`asr.contract.ErrorCode` (the close code
+        and ``retryable`` come from :data:`asr.contract.ERRORS`).
+        """
+        if self.state is State.CLOSED:
+            return []
+        detail, close_code = fatal_error(code, message)
+        self.state = State.CLOSED
+        return [
+            Send(ErrorEvent(event_id=self._next_id(), error=detail)),
+            Close(close_code, code.value),
+        ]
+
+    def receive_text(self, text: str, now: float) -> list[Action]:
+        """A text frame from the client."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_activity = now
+        limit = self.limits.max_frame_bytes
+        if len(text) > limit or len(text.encode()) > limit:
+            return self._reject(
+                RealtimeErrorCode.FRAME_TOO_LARGE,
+                f"text frame is larger than {limit} bytes; append less audio per event",
+            )
+        event = parse_client_event(text, new_event_id=self._next_id)
+        if isinstance(event, ErrorEvent):
+            return [Send(event)]
+        if self.state is State.DRAINING:
+            return self._reject(
+                RealtimeErrorCode.AFTER_DONE,
+                f"{event.type!r} after input_audio_buffer.done was ignored",
+                event=event,
+            )
+        if isinstance(event, TranscriptionSessionUpdate):
+            return self._on_update(event)
+        if isinstance(event, InputAudioBufferAppend):
+            return self._on_append(event)
+        if isinstance(event, InputAudioBufferCommit):
+            return [*self._commit(now), Send(self._committed())]
+        if isinstance(event, InputAudioBufferClear):
+            self._input.clear()
+            return [Send(InputAudioBufferCleared(event_id=self._next_id()))]
+        assert isinstance(event, InputAudioBufferDone)
+        return self._on_done(now)
+
+    def receive_binary(self, data: bytes, now: float) -> list[Action]:
+        """A binary frame: not part of this API; refused, the session goes on."""
+        del data
+        if self.state is State.CLOSED:
+            return []
+        self._last_activity = now
+        return self._reject(
+            RealtimeErrorCode.UNSUPPORTED_FRAME,
+            "binary frames are not part of this API: send audio base64 in "
+            "input_audio_buffer.append",
+        )
+
+    def backend_event(
+        self, event: Partial | Final | Progress, *, offset: float, forced: bool, now: float
+    ) -> list[Action]:
+        """A response from Riva (a :class:`~asr_server.relay.RelayEvent`'s fields)."""
+        del forced  # the realtime API does not tell endpoints from forced cuts
+        if self.state is State.CLOSED:
+            return []
+        reached = offset + event.audio_processed
+        self._processed = max(self._processed, reached)
+        if self._cut_pending is not None and reached >= self._cut_pending - _CUT_TOLERANCE:
+            self._cut_pending = None
+        self._progress(now)
+        if isinstance(event, Progress):
+            return []
+        if isinstance(event, Partial):
+            return [Send(e) for e in self._transcript.partial(event)]
+        hold = self.state is State.DRAINING
+        return [Send(e) for e in self._transcript.final(event, offset, hold=hold)]
+
+    def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
+        """The Riva relay failed: an ``error`` with the code for it, then the close."""
+        del now
+        return self.refuse(*backend_error(exc))
+
+    def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
+        """One gRPC call of the relay finished (a :class:`~asr_server.relay.StreamEnded`)."""
+        del forced
+        if self.state is not State.CLOSED:
+            self._progress(now)
+        return []
+
+    def backend_done(self, now: float) -> list[Action]:
+        """The relay delivered its last result after :class:`EndAudio`."""
+        del now
+        if self.state is State.CLOSED:
+            return []
+        if self.state is not State.DRAINING:
+            return self.refuse(RealtimeErrorCode.INTERNAL_ERROR, "backend stream ended early")
+        return self._end_session()
+
+    def shutdown(self, now: float, timeout: float) -> list[Action]:
+        """The server is shutting down: as ``input_audio_buffer.done``, then close 1001;
+        a session still open ``timeout`` seconds later is closed by :meth:`tick`."""
+        if self.state is State.CLOSED:
+            return []
+        self._shutdown_deadline = now + timeout
+        self._going_away = True
+        return self._on_done(now) if self.state is State.OPEN else []
+
+    def tick(self, now: float) -> list[Action]:
+        """Check the deadlines; call at the earlier of :meth:`deadline` and
+        :meth:`backend_deadline` (or any time)."""
+        if self.state is State.CLOSED:
+            return []
+        if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
+            self.state = State.CLOSED
+            return [Close(GOING_AWAY, "server shutting down")]
+        timeout = self.limits.final_timeout_seconds
+        if self._waiting_since is not None and now >= self._waiting_since + timeout:
+            return self.refuse(
+                RealtimeErrorCode.BACKEND_UNAVAILABLE,
+                f"speech recognition backend: no progress for {timeout:g} s while a result "
+                "was owed (stalled)",
+            )
+        if now >= self._started + self.limits.max_session_seconds:
+            return self.refuse(
+                RealtimeErrorCode.SESSION_TOO_LONG,
+                f"session reached its limit of {self.limits.max_session_seconds:g} s",
+            )
+        idle = self.limits.idle_timeout_seconds
+        if self.state is State.OPEN and now >= self._last_activity + idle:
+            return self.refuse(RealtimeErrorCode.IDLE_TIMEOUT, f"no event for {idle:g} s")
+        return []
+
+    def deadline(self) -> float | None:
+        """When :meth:`tick` must next be called for the session's own limits."""
+        if self.state is State.CLOSED:
+            return None
+        deadline = self._started + self.limits.max_session_seconds
+        if self.state is State.OPEN:
+            deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
+        if self._shutdown_deadline is not None:
+            deadline = min(deadline, self._shutdown_deadline)
+        return deadline
+
+    def backend_deadline(self) -> float | None:
+        """When an overdue Riva answer fails the session, ``None`` when none is owed."""
+        if self.state is State.CLOSED or self._waiting_since is None:
+            return None
+        return self._waiting_since + self.limits.final_timeout_seconds
+
+    @property
+    def backlog_seconds(self) -> float:
+        """Audio sent to Riva that it has not reported processed. The route stops reading
+        the socket while this is high (NVIDIA's client sends a file as fast as it reads
+        it): back-pressure instead of refusing fast audio."""
+        return max(0.0, self._forwarded / BYTES_PER_SECOND - self._processed)
+
+    @property
+    def transcript(self) -> str:
+        """The completed transcripts so far, joined by spaces."""
+        return " ".join(self._transcript.finals)
+
+    def describe(self) -> TranscriptionSession:
+        """The session now in effect, as ``transcription_session.updated`` sends it."""
+        values = self.settings.model_dump(include=set(SessionSettings.model_fields))
+        values["input_audio_transcription"]["prompt"] = ""  # not applied: see the model
+        return TranscriptionSession(id=self.session_id, **values)
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def _on_update(self, event: TranscriptionSessionUpdate) -> list[Action]:
+        if self._backend_started:
+            return self._reject(
+                RealtimeErrorCode.UPDATE_AFTER_AUDIO,
+                "transcription_session.update after the first audio was not applied; "
+                "send it before input_audio_buffer.append",
+                event=event,
+            )
+        try:
+            self.settings = event.session.apply(self.settings)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            return self._reject(
+                RealtimeErrorCode.INVALID_EVENT,
+                f"invalid 'transcription_session.update': {problem}",
+                event=event,
+                param="session",
+            )
+        self._updated = True
+        self._input = self._new_input()
+        session = self.describe()
+        return [Send(TranscriptionSessionUpdated(event_id=self._next_id(), session=session))]
+
+    def _on_append(self, event: InputAudioBufferAppend) -> list[Action]:
+        if self._require_update and not self._updated:
+            return self._reject(
+                RealtimeErrorCode.UPDATE_REQUIRED,
+                "send transcription_session.update before the first input_audio_buffer.append",
+                event=event,
+            )
+        force_eou = event.runtime_config is not None and event.runtime_config.force_eou
+        try:
+            self.audio_seconds += self._input.append(event.audio, force_eou=force_eou)
+        except AudioFormatError as exc:
+            code, fmt = RealtimeErrorCode.INVALID_AUDIO, self.settings.input_audio_format
+            return self._reject(code, f"audio is not valid {fmt!r}: {exc}", event=event)
+        except BufferFullError as exc:
+            return self._reject(RealtimeErrorCode.BUFFER_FULL, str(exc), event=event)
+        if self._backend_started:
+            return []
+        self._backend_started = True  # Riva's call opens now; the audio goes at commit
+        return [StartBackend(self.settings.recognition_options())]
+
+    def _commit(self, now: float, *, final: bool = False) -> list[Action]:
+        actions: list[Action] = []
+        for part in self._input.take(final=final):
+            if isinstance(part, ForwardAudio):
+                self._forwarded += len(part.pcm16)
+                self._utterance_has_audio = True
+                actions.append(part)
+            elif self._utterance_has_audio and not final:
+                # A forced end with audio since the last: Riva finalises it (force_eou).
+                self._utterance_has_audio = False
+                self._cut_pending = self._forwarded / BYTES_PER_SECOND
+                if self._waiting_since is None:
+                    self._waiting_since = now
+                actions.append(part)
+        return actions
+
+    def _committed(self) -> InputAudioBufferCommitted:
+        transcript = self._transcript
+        return InputAudioBufferCommitted(
+            event_id=self._next_id(),
+            previous_item_id=transcript.previous_item_id,
+            item_id=transcript.item_id(transcript.index),
+        )
+
+    def _on_done(self, now: float) -> list[Action]:
+        self.state = State.DRAINING
+        if not self._backend_started:
+            return self._end_session()
+        self._waiting_since = now
+        return [*self._commit(now, final=True), EndAudio()]
+
+    def _end_session(self) -> list[Action]:
+        last = Send(self._transcript.last())
+        self.state = State.CLOSED
+        if self._going_away:
+            return [last, Close(GOING_AWAY, "server shutting down")]
+        return [last, Close(CloseCode.NORMAL, "session ended")]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _reject(
+        self,
+        code: RealtimeErrorCode,
+        message: str,
+        *,
+        event: AnyClientEvent | None = None,
+        param: str | None = None,
+    ) -> list[Action]:
+        """Refuse one client event; the session goes on."""
+        client_id = event.event_id if event is not None else None
+        error = invalid_request(
+            self._next_id(), code, message, param=param, client_event_id=client_id
+        )
+        return [Send(error)]
+
+    def _progress(self, now: float) -> None:
+        owed = self._cut_pending is not None or self.state is State.DRAINING
+        self._waiting_since = now if owed else None
+
+    def _new_input(self) -> InputAudio:
+        return InputAudio(
+            self.settings.input_audio_format,
+            self.settings.input_audio_params.sample_rate_hz,
+            max_buffer_seconds=self._max_buffer,
+        )
+
+    def _next_id(self) -> str:
+        seq = self._seq
+        self._seq += 1
+        return f"event_{self._tag}_{seq}"
