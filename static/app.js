@@ -123,7 +123,7 @@ function streamUrl() {
     word_timestamps: "true", // word times make the final's start and end the speech's
   });
   // On a server with API keys, the page is opened as /?token=... with a short-lived token
-  // that the embedding backend got from GET /v1/tokens; the key itself never reaches it.
+  // that the embedding backend got from POST /v1/tokens; the key itself never reaches it.
   const token = new URLSearchParams(location.search).get("token");
   if (token) params.set("token", token);
   return `${scheme}//${location.host}${STREAM_PATH}?${params}`;
