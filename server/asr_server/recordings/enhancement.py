@@ -1,0 +1,161 @@
+"""Enhancement: the whole recording through offline ``Recognize`` with the best settings.
+
+Real-time finals are decoded utterance by utterance as audio arrives; offline, the backend
+sees all of it at once. Asked for: automatic punctuation, word time offsets, and on the
+embedded engine (recognised by its ``-cpu-asr-offline`` model, see
+``docs/embedded-server.md``) a beam of 5 (``custom_configuration`` ``beam_size:5``; its
+default is 1). Recordings longer than ``piece_seconds`` go in pieces, cut at the quietest
+100 ms of each piece's last tenth so that no word is split, and the pieces' times are
+offset back onto the recording's clock.
+
+:func:`plan_pieces`, :func:`enhancement_options` and :func:`offset_final` are pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+
+from asr.client import ModelInfo, RivaASRClient
+from asr.events import Alternative, Final, Word
+from asr.options import AudioEncoding, RecognitionOptions
+
+__all__ = [
+    "EMBEDDED_OFFLINE_SUFFIX",
+    "enhance",
+    "enhancement_options",
+    "offset_final",
+    "plan_pieces",
+]
+
+EMBEDDED_OFFLINE_SUFFIX = "-cpu-asr-offline"
+"""The offline model name of the embedded server (``asr.embedded.catalog``)."""
+
+EMBEDDED_BEAM_SIZE = 5
+
+_FRAME_SECONDS = 0.1
+
+
+def plan_pieces(
+    samples: npt.NDArray[np.int16], sample_rate: int, piece_seconds: float
+) -> list[tuple[int, int]]:
+    """Cut ``samples`` into ``[start, end)`` pieces of at most ``piece_seconds``.
+
+    Each cut falls in the quietest 100 ms frame (lowest energy) of the last tenth of the
+    piece, so words are not split where a pause is at hand.
+    """
+    total = len(samples)
+    longest = int(piece_seconds * sample_rate)
+    frame = max(1, int(_FRAME_SECONDS * sample_rate))
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while total - start > longest:
+        window_start = start + longest - max(longest // 10, frame)
+        window = samples[window_start : start + longest].astype(np.float64)
+        frames = len(window) // frame
+        if frames == 0:
+            cut = start + longest
+        else:
+            energy = (window[: frames * frame].reshape(frames, frame) ** 2).sum(axis=1)
+            quietest = int(np.argmin(energy))
+            cut = window_start + quietest * frame + frame // 2
+        pieces.append((start, cut))
+        start = cut
+    if start < total or not pieces:
+        pieces.append((start, total))
+    return pieces
+
+
+def enhancement_options(models: Sequence[ModelInfo], sample_rate: int) -> RecognitionOptions:
+    """The options of an enhancement ``Recognize`` on a backend offering ``models``.
+
+    An offline model is chosen when the backend lists one (Riva serves ``Recognize`` from
+    offline models); the embedded engine's gets ``beam_size:5``.
+    """
+    offline = [m for m in models if m.parameters.get("type") == "offline" or "offline" in m.name]
+    embedded = [m for m in offline if m.name.endswith(EMBEDDED_OFFLINE_SUFFIX)]
+    candidates = embedded or offline
+    chosen = candidates[0] if candidates else None
+    custom = (("beam_size", str(EMBEDDED_BEAM_SIZE)),) if embedded else ()
+    return RecognitionOptions(
+        model=chosen.name if chosen is not None else None,
+        encoding=AudioEncoding.LINEAR_PCM,
+        sample_rate_hz=sample_rate,
+        channels=1,
+        automatic_punctuation=True,
+        word_time_offsets=True,
+        custom_configuration=custom,
+        interim_results=False,
+    )
+
+
+def offset_final(final: Final, offset_ms: int) -> Final:
+    """``final`` with its word times and ``audio_processed`` moved ``offset_ms`` later."""
+    if not offset_ms:
+        return final
+
+    def words(items: tuple[Word, ...]) -> tuple[Word, ...]:
+        return tuple(
+            w.model_copy(
+                update={"start_ms": w.start_ms + offset_ms, "end_ms": w.end_ms + offset_ms}
+            )
+            for w in items
+        )
+
+    alternatives = tuple(
+        Alternative(text=a.text, confidence=a.confidence, words=words(a.words))
+        for a in final.alternatives
+    )
+    return final.model_copy(
+        update={
+            "words": words(final.words),
+            "alternatives": alternatives,
+            "audio_processed": final.audio_processed + offset_ms / 1000,
+        }
+    )
+
+
+def _read(path: Path) -> tuple[npt.NDArray[np.int16], int]:
+    samples, rate = sf.read(str(path), dtype="int16", always_2d=False)
+    return np.asarray(samples, dtype=np.int16), int(rate)
+
+
+async def enhance(
+    client: RivaASRClient,
+    audio_path: Path,
+    *,
+    piece_seconds: float = 300.0,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Recognise the recording at ``audio_path`` and return the job's result.
+
+    Returns:
+        ``{"finals": [Final as JSON, ...], "duration_seconds", "processing_seconds",
+        "pieces", "model"}``.
+    """
+    started = time.perf_counter()
+    samples, rate = await asyncio.to_thread(_read, audio_path)
+    options = enhancement_options(await client.list_models(), rate)
+    finals: list[Final] = []
+    pieces = plan_pieces(samples, rate, piece_seconds)
+    for start, end in pieces:
+        piece = samples[start:end].tobytes()
+        if not piece:
+            continue
+        results = await client.recognize(piece, options, timeout=timeout)
+        offset_ms = round(start * 1000 / rate)
+        finals += [offset_final(f, offset_ms) for f in results if f.text.strip()]
+    return {
+        "finals": [f.model_dump(mode="json") for f in finals],
+        "duration_seconds": len(samples) / rate,
+        "processing_seconds": time.perf_counter() - started,
+        "pieces": len(pieces),
+        "model": options.model,
+    }

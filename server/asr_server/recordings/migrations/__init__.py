@@ -1,0 +1,1 @@
+"""Alembic migrations of the recordings schema, applied by :func:`..database.migrate`."""
