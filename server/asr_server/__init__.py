@@ -1,5 +1,5 @@
 """WebSocket gateway in front of Riva ASR: the JSON contract, the session protocol and the
-asyncio server that relays browser or app audio to Riva.
+ASGI application (FastAPI on uvicorn) that relays browser or app audio to Riva.
 
 ::
 

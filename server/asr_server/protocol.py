@@ -1,10 +1,11 @@
 """The WebSocket session protocol without I/O: frames and backend events in, actions out.
 
 A :class:`Session` holds everything about one connection. The asyncio layer
-(:mod:`asr_server.app`) feeds it what arrives (client frames, Riva events, the clock) and
-carries out the actions it returns: send a message, start the Riva stream, forward audio,
-end the utterance or the audio, close. Nothing here touches a socket or reads a clock, so
-every rule of the contract is tested with plain calls (``tests/test_ws_protocol.py``).
+(:mod:`asr_server.ws_contract`) feeds it what arrives (client frames, Riva events, the
+clock) and carries out the actions it returns: send a message, start the Riva stream,
+forward audio, end the utterance or the audio, close. Nothing here touches a socket or
+reads a clock, so every rule of the contract is tested with plain calls
+(``tests/test_ws_protocol.py``).
 """
 
 from __future__ import annotations
