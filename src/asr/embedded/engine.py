@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from .model import load_whisper
 from .nbest import decode_nbest, prompt_text
+from .window import draft_window, encoder_window
 
 __all__ = ["Engine", "Hypothesis", "Transcription", "WhisperEngine", "WordTiming"]
 
@@ -231,26 +232,31 @@ class WhisperEngine:
         word_timestamps: bool,
         beam: int,
     ) -> Transcription:
-        segments, _ = self._model.transcribe(
-            audio,
-            language="en",
-            beam_size=1 if draft else beam,
-            # Greedy without temperature fallback for drafts: they are replaced within a
-            # second, so a rare bad one is cheaper than a decode that takes 5x longer.
-            temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
-            condition_on_previous_text=False,
-            vad_filter=False,  # the server's own Silero VAD has already cut the utterance
-            without_timestamps=draft,
-            word_timestamps=word_timestamps and not draft,
-            initial_prompt=prompt,
-            no_speech_threshold=self.no_speech_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-        )
+        # Drafts encode a shorter window (asr.embedded.window); finals the full 30 s.
+        window = draft_window(audio.size) if draft else None
+        with encoder_window(window):
+            segments, _ = self._model.transcribe(
+                audio,
+                language="en",
+                beam_size=1 if draft else beam,
+                # Greedy without temperature fallback for drafts: they are replaced within a
+                # second, so a rare bad one is cheaper than a decode that takes 5x longer.
+                temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
+                condition_on_previous_text=False,
+                vad_filter=False,  # the server's own Silero VAD has already cut the utterance
+                without_timestamps=draft,
+                word_timestamps=word_timestamps and not draft,
+                initial_prompt=prompt,
+                no_speech_threshold=self.no_speech_threshold,
+                log_prob_threshold=self.log_prob_threshold,
+            )
+            # faster-whisper encodes lazily: the segments are decoded inside the window.
+            decoded = list(segments)
         texts: list[str] = []
         words: list[WordTiming] = []
         logprob_sum = 0.0
         token_count = 0
-        for segment in segments:
+        for segment in decoded:
             if (
                 segment.no_speech_prob > self.no_speech_threshold
                 and segment.avg_logprob < self.log_prob_threshold

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from .window import install
 
 __all__ = [
     "VAD_SHA256",
@@ -117,7 +118,8 @@ def load_whisper(cpu_threads: int = 0, num_workers: int = 2) -> Any:
         num_workers: Decodes that may run in parallel from different threads.
 
     Returns:
-        A ``faster_whisper.WhisperModel``.
+        A ``faster_whisper.WhisperModel`` whose ``encode`` honours
+        :func:`asr.embedded.window.encoder_window`.
     """
     from faster_whisper import WhisperModel
 
@@ -126,8 +128,14 @@ def load_whisper(cpu_threads: int = 0, num_workers: int = 2) -> Any:
     logger.info(
         "loading Whisper tiny.en from %s (%d threads x %d workers)", folder, threads, num_workers
     )
-    return WhisperModel(
-        str(folder), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=num_workers
+    return install(
+        WhisperModel(
+            str(folder),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,
+            num_workers=num_workers,
+        )
     )
 
 
