@@ -32,6 +32,7 @@ class _Instance:
     bound: int = 0
     down_until: float = float("-inf")
     last_pick: int = 0
+    opened: int = 0
 
 
 class SessionRouter:
@@ -122,11 +123,22 @@ class SessionRouter:
         state = self._instances.get(instance)
         if state is not None:
             state.bound += 1
+            state.opened += 1
             state.sent_since_report += 1
             state.last_pick = next(self._picks)
 
     def instance_of(self, session: str) -> int | None:
         return self._sessions.get(session)
+
+    @property
+    def sessions(self) -> dict[str, int]:
+        """The open sessions and the instance each is bound to."""
+        return dict(self._sessions)
+
+    @property
+    def opened(self) -> dict[int, int]:
+        """Sessions this router has sent to each listed instance so far."""
+        return {instance: state.opened for instance, state in self._instances.items()}
 
     def release(self, session: str) -> None:
         """``session`` ended; its instance has one stream fewer from this router."""
