@@ -4,7 +4,8 @@ Starts the embedded Riva-compatible server and one Dynamo ASR worker (file disco
 127.0.0.1) as subprocesses with the same engine settings, then streams JFK in real time
 (100 ms chunks) through each in turn, alternating, and prints per-result latency: the time
 from when the chunk ending at the result's ``audio_processed`` was sent (stream start +
-``audio_processed`` - 100 ms: the first chunk goes at once) to when the result arrived. The difference of the two is what Dynamo adds.
+``audio_processed`` - 100 ms: the first chunk goes at once) to when the result arrived.
+The difference of the two is what Dynamo adds.
 
     .venv/bin/python scripts/bench_dynamo.py --rounds 3
 """
