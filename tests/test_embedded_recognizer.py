@@ -66,10 +66,10 @@ def test_partials_every_480_ms_then_first_pass_interim_and_final_reused_at_the_e
     partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     # The utterance starts 300 ms before its first speech frame (pre-roll).
     assert all(j.start_sample == 10 * FRAME - 4800 for j in partials)
-    # The first partial once 0.5 s of speech follows the pre-roll, then one every 480 ms
+    # The first partial once 0.3 s of speech follows the pre-roll, then one every 480 ms
     # of audio (15 frames exactly), each covering all audio so far.
     lengths = [(j.end_sample - j.start_sample) / RATE for j in partials]
-    assert len(partials) == 10 and lengths[0] == pytest.approx(0.812)
+    assert len(partials) == 10 and lengths[0] == pytest.approx(0.62)
     assert np.diff(lengths) == pytest.approx([0.48] * 9)
     for j in partials:
         assert np.array_equal(j.audio, np.arange(j.start_sample, j.end_sample, dtype=np.float32))
@@ -243,24 +243,24 @@ def test_a_big_chunk_yields_at_most_one_partial() -> None:
 
 def test_no_partial_over_a_pause_and_a_first_syllable() -> None:
     """JFK's "ask not [pause] what": pre-roll over the pause plus the onset of "what" made
-    Whisper say "Thank you."; a partial needs 0.5 s of VAD speech in its audio."""
+    Whisper say "Thank you."; a partial needs 0.3 s of VAD speech in its audio."""
     d = Driver()
     d.feed([0.0] * 40)  # 1.28 s pause
-    onset = d.feed([0.9] * 14)  # 0.45 s of speech: the utterance is open, no partial yet
+    onset = d.feed([0.9] * 8)  # 0.26 s of speech: the utterance is open, no partial yet
     assert d.rec.utterance == 1 and onset == []
     later = d.feed([0.9] * 40)
     partials = [j for j in later if j.kind is JobKind.PARTIAL]
     assert partials
     for job in partials:
         speech = job.end_sample - 40 * FRAME  # the speech frames inside its audio
-        assert speech >= 0.5 * RATE, (job.start_sample, job.end_sample)
+        assert speech >= 0.3 * RATE, (job.start_sample, job.end_sample)
 
 
 def test_a_noise_burst_that_opens_an_utterance_gets_no_partial() -> None:
-    """Speech-like frames for 0.4 s then a long pause: no partial over the burst or the
+    """Speech-like frames for 0.26 s then a long pause: no partial over the burst or the
     pause (the final alone decides, and the min_speech rule drops what is too short)."""
     d = Driver()
-    d.feed([0.0] * 20 + [0.9] * 12 + [0.0] * 100)
+    d.feed([0.0] * 20 + [0.9] * 8 + [0.0] * 100)
     assert [j for j in d.jobs if j.kind is JobKind.PARTIAL] == []
     d.feed([0.0] * 100)
     d.finish()

@@ -35,6 +35,13 @@ Float32Array = npt.NDArray[np.float32]
 # Whisper closed JFK's last sentence with "Thank you." over the post-roll's silence.
 _PUNCTUATED_PROMPT = "Okay, so. Here it is, in full sentences."
 
+# A draft's new tokens: 10 per second of audio and 10 more, twice what fast speech needs.
+# A draft of a few hundred ms can loop ("this is this is ...") until Whisper's 448-token
+# limit, which cost 0.3 s of a worker for a partial that would be replaced anyway. At most
+# 220, so that a 224-token prompt still fits the limit.
+_DRAFT_TOKENS_PER_S = 10
+_DRAFT_MAX_TOKENS = 220
+
 
 @dataclass(frozen=True, slots=True)
 class WordTiming:
@@ -247,6 +254,7 @@ class WhisperEngine:
                 without_timestamps=draft,
                 word_timestamps=word_timestamps and not draft,
                 initial_prompt=prompt,
+                max_new_tokens=_draft_tokens(audio.size) if draft else None,
                 no_speech_threshold=self.no_speech_threshold,
                 log_prob_threshold=self.log_prob_threshold,
             )
@@ -278,3 +286,7 @@ class WhisperEngine:
         text = " ".join(texts)
         confidence = min(1.0, math.exp(logprob_sum / token_count) if token_count else 0.0)
         return Transcription(text, confidence, tuple(words), (Hypothesis(text, confidence),))
+
+
+def _draft_tokens(samples: int) -> int:
+    return min(_DRAFT_MAX_TOKENS, _DRAFT_TOKENS_PER_S * (samples // 16_000 + 1))
