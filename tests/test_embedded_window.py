@@ -1,5 +1,5 @@
-"""Draft decodes on a shorter encoder window: the window's size, and that it holds on real
-audio with the real model (text as the full window gives it, and cheaper)."""
+"""Decodes without timestamps on a shorter encoder window: the window's size, and that it
+holds on real audio with the real model (text as the full window gives it)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from asr.audio import read_audio
 from asr.embedded import WhisperEngine
 from asr.embedded.model import load_whisper
 from asr.embedded.window import (
-    DRAFT_MARGIN_FRAMES,
-    DRAFT_MIN_FRAMES,
-    draft_window,
+    MARGIN_FRAMES,
+    MIN_FRAMES,
     encoder_window,
+    short_window,
 )
 from asr.wer import normalize, word_error_rate
 
@@ -28,12 +28,12 @@ JFK = (
 
 @pytest.mark.parametrize(
     ("seconds", "frames"),
-    [(0.6, DRAFT_MIN_FRAMES), (9.0, DRAFT_MIN_FRAMES), (12.0, 1202 + DRAFT_MARGIN_FRAMES)],
+    [(0.6, MIN_FRAMES), (9.0, MIN_FRAMES), (12.0, 1202 + MARGIN_FRAMES)],
 )
-def test_draft_window(seconds: float, frames: int) -> None:
-    assert draft_window(int(seconds * 16_000)) == frames
-    assert draft_window(30 * 16_000) == 3000  # never past Whisper's window
-    assert all(draft_window(n) % 2 == 0 for n in range(0, 16_000 * 30, 777))
+def test_short_window(seconds: float, frames: int) -> None:
+    assert short_window(int(seconds * 16_000)) == frames
+    assert short_window(30 * 16_000) == 3000  # never past Whisper's window
+    assert all(short_window(n) % 2 == 0 for n in range(0, 16_000 * 30, 777))
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,13 @@ def test_window_cuts_the_encoder_input_in_this_thread_only(jfk: np.ndarray) -> N
             other = pool.submit(model.encode, features).result()
         assert list(other.shape)[:2] == [1, 1500]
     assert list(model.encode(features).shape)[:2] == [1, 1500]
+
+
+def test_final_without_word_times_on_the_short_window(
+    engine: WhisperEngine, jfk: np.ndarray
+) -> None:
+    plain = engine.transcribe(jfk, punctuate=True)
+    timed = engine.transcribe(jfk, punctuate=True, word_timestamps=True)  # the full window
+    assert normalize(plain.text) == JFK and not plain.words
+    assert word_error_rate([JFK], [timed.text]) <= 0.05
+    assert [normalize(w.word) for w in timed.words][:3] == ["and", "so", "my"]

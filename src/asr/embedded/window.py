@@ -1,4 +1,4 @@
-"""The encoder window of a decode: Whisper's full 30 s, or a shorter one for drafts.
+"""The encoder window of a decode: Whisper's full 30 s, or a shorter one without timestamps.
 
 faster-whisper pads every utterance's log-Mel features to 3000 frames (30 s), and
 CTranslate2's Whisper encoder accepts fewer: the encoder's cost falls faster than the
@@ -7,8 +7,8 @@ and it was ~90% of a draft decode. Exactly the speech frames make Whisper loop
 ("... the the the", WER 236-508% on librispeech_mini and ljspeech32); a window of at
 least 15 s, and 5 s past the audio, decoded both sets as the full window does (drafts of
 whole clips, greedy: ljspeech32 7.04% either way, librispeech_mini 2.99% against 1.99%,
-one word). Finals keep the full window: with timestamps and word times a 15 s window cost
-2.5 points on librispeech_mini.
+one word). Decodes with timestamps and word times keep the full window: on a 15 s one
+they cost 2.5 points on librispeech_mini.
 
 :func:`install` wraps a loaded model's ``encode`` so that, inside :func:`encoder_window`,
 the padded features are cut to that window; elsewhere (and in other threads) it is the
@@ -22,15 +22,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["DRAFT_MARGIN_FRAMES", "DRAFT_MIN_FRAMES", "draft_window", "encoder_window", "install"]
+__all__ = ["MARGIN_FRAMES", "MIN_FRAMES", "encoder_window", "install", "short_window"]
 
 FULL_FRAMES = 3000
 """Whisper's window: 30 s of 10 ms feature frames."""
 
-DRAFT_MIN_FRAMES = 1500
-"""A draft's window is at least this long (15 s)."""
+MIN_FRAMES = 1500
+"""A short window is at least this long (15 s)."""
 
-DRAFT_MARGIN_FRAMES = 500
+MARGIN_FRAMES = 500
 """... and this much longer than its audio (5 s)."""
 
 _HOP = 160  # samples per feature frame at 16 kHz
@@ -38,10 +38,10 @@ _HOP = 160  # samples per feature frame at 16 kHz
 _local = threading.local()
 
 
-def draft_window(samples: int) -> int:
-    """Feature frames a draft decode of ``samples`` of audio encodes (even, at most 3000)."""
-    frames = samples // _HOP + 1 + DRAFT_MARGIN_FRAMES
-    return min(FULL_FRAMES, max(DRAFT_MIN_FRAMES, frames + frames % 2))
+def short_window(samples: int) -> int:
+    """Feature frames a short-window decode of ``samples`` of audio encodes (even, <= 3000)."""
+    frames = samples // _HOP + 1 + MARGIN_FRAMES
+    return min(FULL_FRAMES, max(MIN_FRAMES, frames + frames % 2))
 
 
 @contextlib.contextmanager
