@@ -72,7 +72,8 @@ async def test_client_that_stops_reading_is_closed_and_others_unaffected(
 
             def closed_slow() -> bool:
                 sample = gw.metrics.registry.get_sample_value(
-                    "asr_gateway_sessions_ended_total", {"close_code": "4012", "by": "server"}
+                    "asr_gateway_sessions_ended_total",
+                    {"interface": "websocket", "close_code": "4012", "by": "server"},
                 )
                 return bool(sample)
 

@@ -102,8 +102,8 @@ def dashboard_exprs() -> list[str]:
 
 def concrete(expr: str) -> str:
     """A dashboard query with its Grafana variables replaced: ``$__rate_interval`` and
-    ``$max_sessions`` by values, the label variables (``=~"$job"``) by their names."""
-    return expr.replace("$__rate_interval", "5m").replace("$max_sessions", "16").replace("$", "")
+    the label variables (``=~"$job"``) by their names."""
+    return expr.replace("$__rate_interval", "5m").replace("$", "")
 
 
 # --- promtool -------------------------------------------------------------------------

@@ -59,19 +59,25 @@ async def test_metrics_of_sessions_and_riva_calls(riva_server: ServerThread) -> 
             messages = await receiver
         assert messages[-1]["type"] == "session.end"
         samples = await asyncio.to_thread(scrape, gw.base_url)
-    assert value(live, "asr_gateway_active_sessions") == 1
+    ws_ = {"interface": "websocket"}
+    assert value(live, "asr_gateway_active_sessions", **ws_) == 1
     assert value(live, "asr_gateway_active_streams") == 1
-    assert value(samples, "asr_gateway_active_sessions") == 0
+    assert value(samples, "asr_gateway_active_sessions", **ws_) == 0
     assert value(samples, "asr_gateway_active_streams") == 0
-    assert value(samples, "asr_gateway_sessions_started_total") == 1
-    assert value(samples, "asr_gateway_sessions_ended_total", close_code="1000", by="server") == 1
-    assert value(samples, "asr_gateway_sessions_ended_total", close_code="4001", by="server") == 1
-    assert value(samples, "asr_gateway_audio_seconds_total") == pytest.approx(4.0, abs=0.01)
-    assert value(samples, "asr_gateway_first_partial_latency_seconds_count") >= 1
-    finals = value(samples, "asr_gateway_final_latency_seconds_count")
+    assert value(samples, "asr_gateway_sessions_started_total", **ws_) == 1
+    ended = "asr_gateway_sessions_ended_total"
+    assert value(samples, ended, **ws_, close_code="1000", by="server") == 1
+    assert value(samples, ended, **ws_, close_code="4001", by="server") == 1
+    assert value(samples, "asr_gateway_audio_seconds_total", **ws_) == pytest.approx(4.0, abs=0.01)
+    assert value(samples, "asr_gateway_first_partial_latency_seconds_count", **ws_) >= 1
+    # The other interfaces' series exist from the start, at zero.
+    for other in ("realtime", "rest"):
+        assert ("asr_gateway_sessions_started_total", (("interface", other),)) in samples
+    assert value(samples, "asr_gateway_max_sessions") == gw.settings.limits.max_sessions
+    finals = value(samples, "asr_gateway_final_latency_seconds_count", **ws_)
     assert finals >= 1
     # Finals come within a few seconds of their audio on this machine.
-    assert value(samples, "asr_gateway_final_latency_seconds_sum") / finals < scaled(5)
+    assert value(samples, "asr_gateway_final_latency_seconds_sum", **ws_) / finals < scaled(5)
     calls = value(samples, "asr_riva_call_seconds_count", method="StreamingRecognize", code="OK")
     assert calls >= 1
     assert value(samples, "asr_riva_breaker_state", endpoint=riva_server.uri) == 0
@@ -94,7 +100,8 @@ async def test_metrics_of_riva_errors_retries_and_breaker() -> None:
     assert value(samples, "asr_riva_retries_total", method=method) == 2
     assert value(samples, "asr_riva_breaker_state", endpoint=uri) == 2
     assert value(samples, "asr_riva_breaker_opened_total", endpoint=uri) == 1
-    assert value(samples, "asr_gateway_sessions_ended_total", close_code="4007", by="server") == 1
+    ended = {"interface": "websocket", "close_code": "4007", "by": "server"}
+    assert value(samples, "asr_gateway_sessions_ended_total", **ended) == 1
     # Each server has its own registry: the second one saw nothing.
     assert value(untouched, "asr_riva_errors_total", method=method, code="UNAVAILABLE") == 0
 

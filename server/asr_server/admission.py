@@ -67,6 +67,7 @@ class Admission:
         self.limits = limits
         self.capacity = BackendCapacity(limits.backend_streams)
         self._metrics = metrics
+        metrics.max_sessions.set(limits.max_sessions)
         self._sessions: set[Drainable] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -109,16 +110,18 @@ class Admission:
         self.capacity.exhausted(self.riva_streams, now)
 
     @contextlib.contextmanager
-    def hold(self, session: Drainable) -> Iterator[None]:
-        """Count ``session`` as running inside the ``with`` block (after :meth:`refusal`)."""
+    def hold(self, session: Drainable, interface: str = "websocket") -> Iterator[None]:
+        """Count ``session`` as running inside the ``with`` block (after :meth:`refusal`),
+        in the ``interface``'s ``asr_gateway_active_sessions``."""
+        active = self._metrics.interface(interface).active_sessions
         self._sessions.add(session)
-        self._metrics.active_sessions.inc()
+        active.inc()
         self._idle.clear()
         try:
             yield
         finally:
             self._sessions.discard(session)
-            self._metrics.active_sessions.dec()
+            active.dec()
             if not self._sessions:
                 self._idle.set()
 

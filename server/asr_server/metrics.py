@@ -6,17 +6,22 @@ in one process (the tests) do not collide. The Riva client's metrics
 (:class:`asr.metrics.RivaMetrics`) share the registry.
 
 ===================================================  =======================================
-``asr_gateway_active_sessions``                      sessions open now
+``asr_gateway_active_sessions{interface}``           sessions open now
 ``asr_gateway_active_streams``                       gRPC streams to Riva open now
-``asr_gateway_sessions_started_total``               sessions accepted (``session.begin``)
-``asr_gateway_sessions_ended_total{close_code,by}``  sessions ended, by close code, and
-                                                     whether the server or client closed
-``asr_gateway_audio_seconds_total``                  seconds of audio received
-``asr_gateway_first_partial_latency_seconds``        first partial of an utterance: from the
-                                                     arrival of the audio it covers to sending
-``asr_gateway_final_latency_seconds``                final: from the arrival of the audio at
+``asr_gateway_max_sessions``                         the configured session limit
+``asr_gateway_sessions_started_total{interface}``    sessions accepted (``session.begin``)
+``asr_gateway_sessions_ended_total{interface,        sessions ended, by close code, and
+close_code,by}``                                     whether the server or client closed
+``asr_gateway_audio_seconds_total{interface}``       seconds of audio received
+``asr_gateway_first_partial_latency_seconds          first partial of an utterance: from the
+{interface}``                                        arrival of the audio it covers to sending
+``asr_gateway_final_latency_seconds{interface}``     final: from the arrival of the audio at
                                                      its end to sending
 ===================================================  =======================================
+
+``interface`` is the way the client came in: ``websocket`` (the project's own contract),
+``realtime`` (NVIDIA NIM's realtime API) or ``rest`` (file transcription). Every
+interface's series exist from the start, at zero, so rates over them are defined.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from prometheus_client import (
 
 from asr.metrics import LATENCY_BUCKETS, RivaMetrics
 
-__all__ = ["CONTENT_TYPE", "GatewayMetrics"]
+__all__ = ["CONTENT_TYPE", "INTERFACES", "GatewayMetrics", "InterfaceMetrics"]
+
+INTERFACES = ("websocket", "realtime", "rest")
+"""The gateway's client interfaces, the values of the ``interface`` label."""
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """Content type of the text exposition format."""
@@ -48,41 +56,76 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.riva = RivaMetrics(self.registry)
+        by_interface = ["interface"]
         self.active_sessions = Gauge(
-            "asr_gateway_active_sessions", "WebSocket sessions open now", registry=self.registry
+            "asr_gateway_active_sessions",
+            "Sessions open now",
+            by_interface,
+            registry=self.registry,
         )
         self.active_streams = Gauge(
             "asr_gateway_active_streams", "gRPC streams to Riva open now", registry=self.registry
         )
+        self.max_sessions = Gauge(
+            "asr_gateway_max_sessions",
+            "Sessions the gateway admits at once (ASR_SERVER_LIMITS__MAX_SESSIONS)",
+            registry=self.registry,
+        )
         self.sessions_started = Counter(
             "asr_gateway_sessions_started",
-            "WebSocket sessions accepted",
+            "Sessions accepted",
+            by_interface,
             registry=self.registry,
         )
         self.sessions_ended = Counter(
             "asr_gateway_sessions_ended",
-            "WebSocket sessions ended, by close code and by which side closed",
-            ["close_code", "by"],
+            "Sessions ended, by close code and by which side closed",
+            ["interface", "close_code", "by"],
             registry=self.registry,
         )
         self.audio_seconds = Counter(
             "asr_gateway_audio_seconds",
             "Seconds of audio received from clients",
+            by_interface,
             registry=self.registry,
         )
         self.first_partial_latency = Histogram(
             "asr_gateway_first_partial_latency_seconds",
             "First partial of an utterance: arrival of the audio it covers to sending it",
+            by_interface,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.final_latency = Histogram(
             "asr_gateway_final_latency_seconds",
             "Final: arrival of the audio at its end to sending it",
+            by_interface,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.interfaces = {name: InterfaceMetrics(self, name) for name in INTERFACES}
+
+    def interface(self, name: str) -> InterfaceMetrics:
+        """The collectors of one interface (a name of :data:`INTERFACES`)."""
+        return self.interfaces[name]
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class InterfaceMetrics:
+    """One interface's children of the gateway's labelled collectors."""
+
+    def __init__(self, metrics: GatewayMetrics, name: str) -> None:
+        self.name = name
+        self._sessions_ended = metrics.sessions_ended
+        self.active_sessions = metrics.active_sessions.labels(interface=name)
+        self.sessions_started = metrics.sessions_started.labels(interface=name)
+        self.audio_seconds = metrics.audio_seconds.labels(interface=name)
+        self.first_partial_latency = metrics.first_partial_latency.labels(interface=name)
+        self.final_latency = metrics.final_latency.labels(interface=name)
+
+    def session_ended(self, close_code: int | str, by: str) -> None:
+        """Count a session that ended with ``close_code``, closed by ``by`` (server/client)."""
+        self._sessions_ended.labels(interface=self.name, close_code=str(close_code), by=by).inc()

@@ -45,6 +45,9 @@ from .tracing import SessionTrace
 __all__ = ["STREAM_PATH", "router"]
 
 STREAM_PATH = "/v1/audio/transcriptions/stream"
+
+INTERFACE = "websocket"
+"""This route's ``interface`` label in the gateway's metrics."""
 """The WebSocket endpoint."""
 
 logger = logging.getLogger("asr.server")
@@ -115,14 +118,14 @@ async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
         log.warning("refused: %s", refusal.log)
         await connection.run(session.refuse(refusal.code, refusal.message))
         return
-    with gw.admission.hold(connection):
+    with gw.admission.hold(connection, INTERFACE):
         client = websocket.client
         log.info("opened from %s", (client.host, client.port) if client else None)
         connection.trace = gw.tracing.session(session.session_id)
         try:
             first = session.open()
             if session.state is State.OPEN:
-                gw.metrics.sessions_started.inc()
+                gw.metrics.interface(INTERFACE).sessions_started.inc()
             await connection.run(first)
         finally:
             log.info(
@@ -176,6 +179,7 @@ class ContractConnection:
         self._session = session
         self._gw = gw
         self._metrics = gw.metrics
+        self._interface = gw.metrics.interface(INTERFACE)
         self._log = log
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._channel = Channel(
@@ -215,9 +219,7 @@ class ContractConnection:
                     # uvicorn closes with 1011 when the client stops answering keepalive
                     # pings (a client that stopped reading): the server's close.
                     ending = self._channel.transport.ended()
-                    self._metrics.sessions_ended.labels(
-                        close_code=str(ending.code), by=ending.by
-                    ).inc()
+                    self._interface.session_ended(ending.code, ending.by)
                     self._close_code = ending.code
                     self._log.info(
                         "connection ended (%d, closed by the %s)", ending.code, ending.by
@@ -264,7 +266,7 @@ class ContractConnection:
             before = session.audio_seconds
             actions = session.receive_binary(item, now)
             if session.audio_seconds > before:
-                self._metrics.audio_seconds.inc(session.audio_seconds - before)
+                self._interface.audio_seconds.inc(session.audio_seconds - before)
                 self._clock.record(session.audio_seconds, now)
             return actions
         if isinstance(item, RelayEvent):
@@ -319,13 +321,13 @@ class ContractConnection:
                 self._partial_seen = True
                 latency = self._clock.latency(message.end, now)
                 if latency is not None:
-                    self._metrics.first_partial_latency.observe(latency)
+                    self._interface.first_partial_latency.observe(latency)
                 self.trace.stream_event(self._current_stream, "first_partial", latency=latency or 0)
         elif isinstance(message, TranscriptFinal):
             self._partial_seen = False
             latency = self._clock.latency(message.end, now)
             if latency is not None and message.text:
-                self._metrics.final_latency.observe(latency)
+                self._interface.final_latency.observe(latency)
             self.trace.stream_event(
                 self._current_stream, "final", latency=latency or 0, words=len(message.words)
             )
@@ -371,7 +373,7 @@ class ContractConnection:
 
     async def _close(self, code: int, reason: str) -> None:
         self._close_code = code
-        self._metrics.sessions_ended.labels(close_code=str(code), by="server").inc()
+        self._interface.session_ended(code, "server")
         self._log.info("closing: %d %s", code, reason, extra={"close_code": code})
         if not await self._channel.close(code, reason):
             self._log.info(

@@ -30,8 +30,9 @@ __all__ = ["BREAKER_STATES", "LATENCY_BUCKETS", "RivaMetrics"]
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 """Values of ``asr_riva_breaker_state``."""
 
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-"""Histogram buckets in seconds, from a fast unary call to a slow first result."""
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 0.8, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Histogram buckets in seconds, from a fast unary call to a slow first result; 0.3 and
+0.8 are the first-partial and final SLOs (deploy/monitoring), so their p95s are exact."""
 
 
 class RivaMetrics:
