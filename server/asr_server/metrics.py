@@ -37,7 +37,7 @@ from prometheus_client import (
 
 from asr.metrics import LATENCY_BUCKETS, RivaMetrics
 
-__all__ = ["CONTENT_TYPE", "INTERFACES", "GatewayMetrics", "InterfaceMetrics"]
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "INTERFACES", "InterfaceMetrics"]
 
 INTERFACES = ("websocket", "realtime", "rest")
 """The gateway's client interfaces, the values of the ``interface`` label."""

@@ -39,7 +39,13 @@ from .store import SessionStore
 from .wav import HEADER_BYTES, WavFormatError, repair_wav
 from .worker import JobHandler, JobWorkers
 
-__all__ = ["ENHANCE", "Clock", "Recordings", "SessionRecorder", "utc_now"]
+__all__ = [
+    "Clock",
+    "ENHANCE",
+    "Recordings",
+    "SessionRecorder",
+    "utc_now",
+]
 
 logger = logging.getLogger("asr_server.recordings")
 

@@ -44,8 +44,8 @@ from .languages import language_name
 from .request import ResponseFormat, TranscriptionRequest
 
 __all__ = [
-    "MEDIA_TYPES",
     "Cue",
+    "MEDIA_TYPES",
     "RenderedResponse",
     "cues",
     "json_body",

@@ -1,1 +1,3 @@
 """Alembic migrations of the recordings schema, applied by :func:`..database.migrate`."""
+
+__all__: list[str] = []
