@@ -82,6 +82,7 @@ def test_the_core_streams_without_the_extras(lean_python: Path, riva_server: Ser
         (["serve", "--port", "0"], "server"),
         (["make-cert", "certs"], "server"),
         (["wer", str(SPEECH / "jfk")], "eval"),
+        (["dynamo-worker"], "dynamo"),
     ],
 )
 def test_a_missing_extra_is_named(

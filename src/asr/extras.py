@@ -30,6 +30,7 @@ EXTRAS = {
         "cryptography",
     ),
     "eval": ("jiwer", "whisper_normalizer", "matplotlib", "tqdm"),
+    "dynamo": ("dynamo", "uvloop"),
 }
 """The modules each extra brings, by import name."""
 

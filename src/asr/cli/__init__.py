@@ -154,6 +154,25 @@ def _server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     local.set_defaults(run=servers.riva_local)
 
+    worker = commands.add_parser(
+        "dynamo-worker",
+        help="serve the embedded recogniser as an NVIDIA Dynamo endpoint (extra 'dynamo')",
+    )
+    worker.add_argument(
+        "--endpoint",
+        default="asr.recognizer.stream",
+        help="namespace.component.endpoint to serve (default asr.recognizer.stream)",
+    )
+    worker.add_argument(
+        "--discovery-backend",
+        help="etcd, file, kubernetes or mem (default: DYN_DISCOVERY_BACKEND, else etcd)",
+    )
+    worker.add_argument(
+        "--request-plane", help="tcp or nats (default: DYN_REQUEST_PLANE, else tcp)"
+    )
+    worker.add_argument("--max-streams", type=int, default=8, help="concurrent sessions")
+    worker.set_defaults(run=servers.dynamo_worker)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description=__doc__.splitlines()[0])

@@ -9,7 +9,7 @@ import argparse
 
 from .flags import settings_from
 
-__all__ = ["make_cert", "riva_local", "serve"]
+__all__ = ["dynamo_worker", "make_cert", "riva_local", "serve"]
 
 
 def riva_local(args: argparse.Namespace) -> int:
@@ -37,6 +37,21 @@ def riva_local(args: argparse.Namespace) -> int:
         tls=tls,
         on_ready=lambda address: print(f"asr riva-local: serving on {address}", flush=True),
         **options,
+    )
+    return 0
+
+
+def dynamo_worker(args: argparse.Namespace) -> int:
+    from ..dynamo.worker import run_worker  # asr.dynamo names the extra if it is missing
+
+    run_worker(
+        endpoint=args.endpoint,
+        discovery_backend=args.discovery_backend,
+        request_plane=args.request_plane,
+        max_streams=args.max_streams,
+        on_ready=lambda instance: print(
+            f"asr dynamo-worker: serving {args.endpoint} as instance {instance:x}", flush=True
+        ),
     )
     return 0
 

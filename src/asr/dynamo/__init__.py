@@ -12,24 +12,12 @@ the worker.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
+from ..extras import require_extra
 
-from ..extras import MissingExtraError
+require_extra("dynamo", "asr.dynamo (ASR workers on NVIDIA Dynamo)")
 
-# asr.extras.EXTRAS has no "dynamo" entry yet (that file is the lead's to change): checked
-# here by hand, with the same one-line message as require_extra.
-try:
-    _FOUND = find_spec("dynamo.runtime") is not None
-except ModuleNotFoundError:  # no "dynamo" package at all
-    _FOUND = False
-if not _FOUND:
-    raise MissingExtraError(
-        "asr.dynamo needs the 'dynamo' extra (ai-dynamo-runtime not installed): "
-        "pip install 'asr[dynamo]'"
-    )
-
-from .client import DynamoASRClient, DynamoSettings  # noqa: E402
-from .routing import SessionRouter  # noqa: E402
-from .wire import DEFAULT_ENDPOINT, WorkerLoad  # noqa: E402
+from .client import DynamoASRClient, DynamoSettings
+from .routing import SessionRouter
+from .wire import DEFAULT_ENDPOINT, WorkerLoad
 
 __all__ = ["DEFAULT_ENDPOINT", "DynamoASRClient", "DynamoSettings", "SessionRouter", "WorkerLoad"]
