@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from .blas import limit_blas_threads
 from .window import install
 
 __all__ = [
@@ -125,6 +126,7 @@ def load_whisper(cpu_threads: int = 0, num_workers: int = 2) -> Any:
 
     folder = whisper_model_dir()
     threads = cpu_threads or default_cpu_threads()
+    limit_blas_threads(1)  # the feature extractor's BLAS threads spun idle (asr.embedded.blas)
     logger.info(
         "loading Whisper tiny.en from %s (%d threads x %d workers)", folder, threads, num_workers
     )
