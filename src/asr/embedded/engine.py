@@ -239,13 +239,9 @@ class WhisperEngine:
         word_timestamps: bool,
         beam: int,
     ) -> Transcription:
-        # Word times need Whisper's timestamp tokens and its full 30 s window (on a 15 s
-        # one they cost 2.5 points of WER). Without them an utterance (at most 28 s) is one
-        # segment, decoded on the short window (asr.embedded.window) as drafts are:
-        # librispeech_mini 2.99% against 2.49% with timestamps, ljspeech32 7.04% against
-        # 7.40%, for 0.38 of the CPU.
-        timestamps = word_timestamps and not draft
-        window = None if timestamps else short_window(audio.size)
+        # Drafts encode a shorter window (asr.embedded.window); finals the full 30 s: on a
+        # 15 s or 20 s one, streamed JFK's "ask not" became "asked not".
+        window = short_window(audio.size) if draft else None
         with encoder_window(window):
             segments, _ = self._model.transcribe(
                 audio,
@@ -256,8 +252,8 @@ class WhisperEngine:
                 temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
                 condition_on_previous_text=False,
                 vad_filter=False,  # the server's own Silero VAD has already cut the utterance
-                without_timestamps=not timestamps,
-                word_timestamps=timestamps,
+                without_timestamps=draft,
+                word_timestamps=word_timestamps and not draft,
                 initial_prompt=prompt,
                 max_new_tokens=_draft_tokens(audio.size) if draft else None,
                 no_speech_threshold=self.no_speech_threshold,
