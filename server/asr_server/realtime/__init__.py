@@ -8,8 +8,9 @@
 - :mod:`.session`: :class:`RealtimeSession`, frames and Riva events in, actions out;
 - :mod:`.handshake`: the POST answer and the token in the WebSocket subprotocols.
 
-The routes that put it on the gateway's FastAPI app are elsewhere; they authenticate,
-admit, run the :class:`~asr_server.relay.RivaRelay` and carry out the actions, as
+The routes that put it on the gateway's FastAPI app are :mod:`asr_server.routes_realtime`
+(authenticate, admit) and :mod:`asr_server.realtime_connection` (run the
+:class:`~asr_server.relay.RivaRelay`, carry out the actions), as
 :mod:`asr_server.ws_contract` does for the own contract.
 """
 

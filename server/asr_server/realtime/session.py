@@ -99,6 +99,8 @@ class RealtimeSession:
             client always sends one; the NIM does not require it).
         max_buffer_seconds: Uncommitted audio held at most; an append beyond it is
             refused with ``buffer_full``.
+        max_backlog_seconds: Audio sent to Riva and not yet reported processed beyond
+            which :attr:`backlogged` asks the route to stop reading the client.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class RealtimeSession:
         settings: SessionSettings | None = None,
         require_update: bool = False,
         max_buffer_seconds: float = 60.0,
+        max_backlog_seconds: float = 10.0,
     ) -> None:
         self.session_id = session_id
         self.limits = limits
@@ -120,6 +123,7 @@ class RealtimeSession:
         self._tag = session_id.removeprefix("sess_")
         self._require_update = require_update
         self._max_buffer = max_buffer_seconds
+        self._max_backlog = max_backlog_seconds
         self._updated = False
         self._seq = 0
         self._started = now
@@ -213,7 +217,11 @@ class RealtimeSession:
         if self.state is State.CLOSED:
             return []
         reached = offset + event.audio_processed
+        held = self.backlogged
         self._processed = max(self._processed, reached)
+        if held and not self.backlogged:
+            # The client was held while Riva caught up: its silence was ours, not idling.
+            self._last_activity = now
         if self._cut_pending is not None and reached >= self._cut_pending - _CUT_TOLERANCE:
             self._cut_pending = None
         self._progress(now)
@@ -275,7 +283,7 @@ class RealtimeSession:
                 f"session reached its limit of {self.limits.max_session_seconds:g} s",
             )
         idle = self.limits.idle_timeout_seconds
-        if self.state is State.OPEN and now >= self._last_activity + idle:
+        if self.state is State.OPEN and not self.backlogged and now >= self._last_activity + idle:
             return self.refuse(RealtimeErrorCode.IDLE_TIMEOUT, f"no event for {idle:g} s")
         return []
 
@@ -284,7 +292,7 @@ class RealtimeSession:
         if self.state is State.CLOSED:
             return None
         deadline = self._started + self.limits.max_session_seconds
-        if self.state is State.OPEN:
+        if self.state is State.OPEN and not self.backlogged:
             deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
         if self._shutdown_deadline is not None:
             deadline = min(deadline, self._shutdown_deadline)
@@ -302,6 +310,24 @@ class RealtimeSession:
         the socket while this is high (NVIDIA's client sends a file as fast as it reads
         it): back-pressure instead of refusing fast audio."""
         return max(0.0, self._forwarded / BYTES_PER_SECOND - self._processed)
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether :attr:`backlog_seconds` is over ``max_backlog_seconds``: the route
+        stops reading client frames until it is not. Meanwhile the client is not idle
+        (no ``idle_timeout``) and Riva owes progress: none for ``final_timeout_seconds``
+        ends the session as stalled (``backend_unavailable``), as after ``done``."""
+        return self.backlog_seconds > self._max_backlog
+
+    @property
+    def forwarded_seconds(self) -> float:
+        """Seconds of audio sent to Riva (cleared audio excluded)."""
+        return self._forwarded / BYTES_PER_SECOND
+
+    @property
+    def processed_seconds(self) -> float:
+        """Seconds of audio Riva reported processed (its latest ``audio_processed``)."""
+        return self._processed
 
     @property
     def transcript(self) -> str:
@@ -373,6 +399,8 @@ class RealtimeSession:
                 if self._waiting_since is None:
                     self._waiting_since = now
                 actions.append(part)
+        if self.backlogged and self._waiting_since is None:
+            self._waiting_since = now  # Riva owes progress while the client is held
         return actions
 
     def _committed(self) -> InputAudioBufferCommitted:
@@ -415,7 +443,7 @@ class RealtimeSession:
         return [Send(error)]
 
     def _progress(self, now: float) -> None:
-        owed = self._cut_pending is not None or self.state is State.DRAINING
+        owed = self._cut_pending is not None or self.state is State.DRAINING or self.backlogged
         self._waiting_since = now if owed else None
 
     def _new_input(self) -> InputAudio:

@@ -1,0 +1,219 @@
+"""NVIDIA NIM's realtime transcription API on the gateway (the Riva ASR NIM's
+``/v1/realtime``), so NVIDIA's own client (``riva.client.realtime.RealtimeClientASR``,
+``scripts/asr/realtime_asr_client.py``) transcribes through it unchanged.
+
+- ``POST /v1/realtime/transcription_sessions``: the session object a new session starts
+  with. With API keys configured it takes ``Authorization: Bearer KEY`` (NVIDIA's
+  ``--mint-api-key``) and its ``client_secret`` is a gateway token for that key
+  (:func:`asr_server.tokens.issue_token`, ``token_ttl_seconds``); without keys the
+  ``client_secret`` is ``null`` and the client connects without one. The body (NVIDIA's
+  client posts ``{}``) is not read: settings go in ``transcription_session.update``.
+- ``WS /v1/realtime?intent=transcription``: the token offered as the subprotocol
+  ``realtime-token.<value>`` (beside ``realtime``, the one accepted), or as the own
+  contract takes credentials (``Authorization: Bearer``, ``?token=``, ``?api_key=``); the
+  Origin allow-list, the admission (interface ``realtime``), then a
+  :class:`~asr_server.realtime_connection.RealtimeConnection` runs the session.
+
+The protocol itself is :mod:`asr_server.realtime` (no I/O). A refused connection is
+accepted first and told why with an ``error`` event and a close code (``unauthorized``
+4001, ``invalid_config`` 4002 for an intent other than ``transcription``,
+``too_many_sessions`` 4006), as the own contract does; only a disallowed Origin is refused
+before the handshake (403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from asr.logs import ContextAdapter
+
+from .connection import AsgiTransport
+from .protocol import State
+from .realtime import (
+    SUBPROTOCOL,
+    ClientSecret,
+    RealtimeErrorCode,
+    RealtimeSession,
+    TranscriptionSession,
+    session_object,
+    token_from_subprotocols,
+)
+from .realtime_connection import INTERFACE, RealtimeConnection
+from .routes_http import ErrorBody
+from .state import GatewayDep, client_address
+
+__all__ = [
+    "INTENT",
+    "MAX_BACKLOG_SECONDS",
+    "REALTIME_PATH",
+    "SESSIONS_PATH",
+    "router",
+]
+
+REALTIME_PATH = "/v1/realtime"
+"""The WebSocket endpoint (``?intent=transcription``)."""
+
+SESSIONS_PATH = "/v1/realtime/transcription_sessions"
+"""Where a client asks for a session object and its ``client_secret``."""
+
+INTENT = "transcription"
+"""The only ``intent`` served (the NIM's synthesis intent is text-to-speech)."""
+
+MAX_BACKLOG_SECONDS = 10.0
+"""Audio Riva may be behind before the gateway stops reading the client (back-pressure
+for clients that send a file as fast as they read it)."""
+
+logger = logging.getLogger("asr.server")
+
+router = APIRouter(tags=["realtime"])
+
+_SESSION_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "API keys are configured: no key, or a wrong one"},
+    429: {"model": ErrorBody, "description": "Too many failed attempts from this address"},
+}
+
+
+def _new_session_id() -> str:
+    return f"sess_{secrets.token_hex(8)}"
+
+
+@router.post(SESSIONS_PATH, response_model=TranscriptionSession, responses=_SESSION_RESPONSES)
+async def create_transcription_session(request: Request, gw: GatewayDep) -> JSONResponse:
+    """A transcription session's defaults and the secret to open the WebSocket with.
+
+    With API keys configured, send one as ``Authorization: Bearer KEY``:
+    ``client_secret.value`` is then a token for it, offered on the WebSocket as the
+    subprotocol ``realtime-token.<value>`` until ``client_secret.expires_at`` (Unix
+    seconds). Without keys ``client_secret`` is ``null``. The answer is
+    ``Cache-Control: no-store``.
+    """
+    secret: ClientSecret | None = None
+    if gw.auth.enabled:
+        ttl = gw.settings.token_ttl_seconds
+        issued = gw.auth.issue(
+            client_address(request),
+            request.headers.get("authorization"),
+            now=time.monotonic(),
+            wall=time.time(),
+            ttl=ttl,
+        )
+        decision = issued.decision
+        if decision.retry_after is not None:
+            assert decision.refusal is not None
+            return JSONResponse(
+                ErrorBody(error=decision.refusal).model_dump(),
+                status_code=429,
+                headers={"Retry-After": str(max(1, round(decision.retry_after)))},
+            )
+        if issued.token is None or issued.claims is None:
+            assert decision.refusal is not None
+            logger.info("realtime session refused: missing or invalid API key")
+            return JSONResponse(
+                ErrorBody(error=decision.refusal).model_dump(),
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="asr"'},
+            )
+        claims = issued.claims
+        logger.info(
+            "realtime client secret issued",
+            extra={"token_id": claims.token_id, "key_id": claims.key_id, "ttl": ttl},
+        )
+        secret = ClientSecret(value=issued.token, expires_at=claims.expires_at)
+    body = session_object(_new_session_id(), client_secret=secret)
+    return JSONResponse(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    REALTIME_PATH,
+    status_code=426,
+    response_class=PlainTextResponse,
+    summary="The WebSocket endpoint of NVIDIA's realtime API",
+    responses={426: {"description": "A plain HTTP request: upgrade to WebSocket."}},
+)
+async def realtime_needs_upgrade() -> PlainTextResponse:
+    """``/v1/realtime?intent=transcription`` is a WebSocket (``ws(s)://``)."""
+    return PlainTextResponse(
+        "this endpoint speaks WebSocket (?intent=transcription); see docs/operations.md\n",
+        status_code=426,
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
+
+
+@router.websocket(REALTIME_PATH)
+async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
+    settings = gw.settings
+    origin = websocket.headers.get("origin")
+    if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
+        # Refused before the handshake (uvicorn answers 403), as the own contract does.
+        logger.info("refused: origin %s is not allowed", origin)
+        await websocket.close()
+        return
+    offered = [str(p) for p in websocket.scope.get("subprotocols", [])]
+    # Only ``realtime`` is ever echoed, so the secret never comes back in a header.
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    loop = asyncio.get_running_loop()
+    session = RealtimeSession(
+        session_id=_new_session_id(),
+        limits=settings.limits,
+        now=loop.time(),
+        require_update=settings.require_config,
+        max_backlog_seconds=MAX_BACKLOG_SECONDS,
+    )
+    log = ContextAdapter(logger, {"session_id": session.session_id})
+    connection = RealtimeConnection(AsgiTransport(websocket), session, gw, log)
+    query = parse_qs(websocket.url.query, keep_blank_values=True)
+    token = token_from_subprotocols(offered)
+    decision = gw.auth.check(
+        client_address(websocket),
+        query_keys=query.get("api_key", []),
+        query_tokens=[*query.get("token", []), *([token] if token is not None else [])],
+        authorization=websocket.headers.get("authorization"),
+        now=time.monotonic(),
+        wall=time.time(),
+    )
+    if not decision.allowed:
+        assert decision.refusal is not None
+        if decision.retry_after is not None:
+            log.info("refused: too many failed attempts from %s", client_address(websocket))
+        else:
+            log.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
+        await connection.run(session.refuse(RealtimeErrorCode.UNAUTHORIZED, decision.refusal))
+        return
+    if decision.token_id is not None:
+        log.info("authenticated by token %s of key %s", decision.token_id, decision.key_id)
+    elif decision.key_id is not None:
+        log.info("authenticated by API key %s", decision.key_id)
+    intents = query.get("intent", [])
+    if intents != [INTENT]:
+        shown = ", ".join(repr(i[:50]) for i in intents) or "none"
+        log.info("refused: intent %s", shown)
+        message = f"this endpoint serves ?intent={INTENT} only (speech to text); got intent {shown}"
+        await connection.run(session.refuse(RealtimeErrorCode.INVALID_CONFIG, message))
+        return
+    if (refusal := gw.admission.refusal(loop.time())) is not None:
+        log.warning("refused: %s", refusal.log)
+        code = RealtimeErrorCode(refusal.code.value)
+        await connection.run(session.refuse(code, refusal.message))
+        return
+    with gw.admission.hold(connection, INTERFACE):
+        client = websocket.client
+        log.info("realtime session opened from %s", (client.host, client.port) if client else None)
+        connection.trace = gw.tracing.session(session.session_id)
+        try:
+            first = session.open()
+            if session.state is State.OPEN:
+                gw.metrics.interface(INTERFACE).sessions_started.inc()
+            await connection.run(first)
+        finally:
+            log.info(
+                "closed after %.1f s of audio",
+                session.audio_seconds,
+                extra={"audio_seconds": round(session.audio_seconds, 3)},
+            )
