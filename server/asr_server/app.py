@@ -38,6 +38,7 @@ from .capacity import BackendCapacity
 from .connection_guard import ConnectionCounter, guarded_protocols
 from .log_filters import quiet_uvicorn
 from .metrics import GatewayMetrics
+from .recordings import RecordingPolicy, Recordings
 from .routes_http import METRICS_PATH, TOKEN_PATH
 from .settings import ServerSettings
 from .state import Gateway
@@ -167,6 +168,12 @@ class GatewayServer:
     async def start(self) -> None:
         """Listen; :attr:`port` is known when this returns."""
         await self.client.__aenter__()
+        if self.settings.recording is not RecordingPolicy.OFF:
+            # Migrates the database, marks what a killed gateway left recording as
+            # interrupted, starts the job workers and the retention sweeper.
+            self.gateway.recordings = await Recordings.open(
+                self.settings.recordings, riva=self.client
+            )
         self._socket = _listen(self.settings.host, self.settings.port)
         self._server = uvicorn.Server(self._config())
         self._server.lifespan = self._server.config.lifespan_class(self._server.config)
@@ -205,6 +212,9 @@ class GatewayServer:
             await self.gateway.admission.wait_idle(2 * self.settings.close_timeout + 1)
             await server.shutdown(sockets=[self._socket] if self._socket else None)
             self._socket = None
+        recordings, self.gateway.recordings = self.gateway.recordings, None
+        if recordings is not None:
+            await recordings.close()
         await self.client.close()
 
     @property

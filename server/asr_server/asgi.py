@@ -30,6 +30,7 @@ from asr.logs import RedactingFilter
 from . import routes_http, ws_contract
 from .responses import SECURITY_HEADERS, not_found
 from .routes_realtime import router as realtime_router
+from .routes_sessions import router as sessions_router
 from .state import Gateway
 
 __all__ = ["HttpEdges", "build_app"]
@@ -59,6 +60,7 @@ def build_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_http.router)
     app.include_router(ws_contract.router)
     app.include_router(realtime_router)
+    app.include_router(sessions_router)
     app.add_exception_handler(HTTPException, _http_error)
     static = gateway.settings.static_dir
     if static is not None:

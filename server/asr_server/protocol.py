@@ -10,17 +10,13 @@ reads a clock, so every rule of the contract is tested with plain calls
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
 
 from asr.contract import (
     ERRORS,
-    AnyServerMessage,
     CloseCode,
     ConfigMessage,
     EndMessage,
@@ -32,32 +28,45 @@ from asr.contract import (
     SessionEnd,
     SessionUpdated,
     StreamConfig,
-    TranscriptFinal,
-    TranscriptPartial,
-    VadSpeechEnd,
-    VadSpeechStart,
     WarningCode,
     WarningMessage,
-    client_message_adapter,
 )
-from asr.errors import (
-    ASRError,
-    AudioFormatError,
-    InvalidArgumentError,
-    NotFoundError,
-    ResourceExhaustedError,
-    TransientError,
-)
-from asr.events import Final, Partial, Progress, Word
-from asr.options import RecognitionOptions
+from asr.errors import AudioFormatError
+from asr.events import Final, Partial, Progress
 
+from .actions import (
+    GOING_AWAY,
+    Action,
+    Close,
+    EndAudio,
+    EndRecording,
+    FinishUtterance,
+    ForwardAudio,
+    Send,
+    StartBackend,
+    StartRecording,
+    State,
+)
+from .backend_errors import BACKEND_MESSAGES, error_code_for
+from .client_frames import FrameRefusal, read_text_frame, validate_message
 from .decoding import AudioDecoder
 from .limits import IngestRate, Limits
+from .recordings.policy import RecordingDecision, RecordingPolicy
+from .stall import StallWatch
+from .stream_options import (
+    QUERY_AUTH_KEYS,
+    config_from_query,
+    loads,
+    recording_decision,
+    validation_summary,
+)
+from .utterances import Utterances
 
 __all__ = [
     "Action",
     "Close",
     "EndAudio",
+    "EndRecording",
     "FinishUtterance",
     "ForwardAudio",
     "GOING_AWAY",
@@ -65,184 +74,18 @@ __all__ = [
     "Send",
     "Session",
     "StartBackend",
+    "StartRecording",
     "State",
     "config_from_query",
     "error_code_for",
+    "loads",
 ]
 
-QUERY_AUTH_KEYS = frozenset({"api_key", "token"})
-"""Query parameters that carry credentials rather than configuration."""
-
-_CLIENT_TYPES = frozenset({"config", "finalize", "keepalive", "end"})
-
-GOING_AWAY = 1001
-"""RFC 6455 close code of a session ended by a server shutdown."""
-
 _PCM16_BYTES_PER_SECOND = 16_000 * 2
-_CUT_TOLERANCE = 0.01
-"""Seconds: Riva's ``audio_processed`` is a float32 on the wire."""
 _AUDIO_PAUSE = 0.5
 """Seconds without audio after a too-early ``finalize`` that apply it after all: the
 client stopped sending (push-to-talk released), so the cut ends the speech sent and
 cannot fall inside a word that goes on."""
-
-
-# --- actions -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``message`` to the client as a JSON text frame."""
-
-    message: AnyServerMessage
-
-
-@dataclass(frozen=True, slots=True)
-class StartBackend:
-    """Open the session's Riva relay with these options (once, before the first audio)."""
-
-    options: RecognitionOptions
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardAudio:
-    """Send 16 kHz mono PCM16 audio to Riva."""
-
-    pcm16: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class FinishUtterance:
-    """Force an end of utterance in the Riva stream after the audio forwarded so far."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndAudio:
-    """No more audio: let Riva flush its finals, then report ``backend_done``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the WebSocket with ``code`` and ``reason``."""
-
-    code: int
-    reason: str
-
-
-Action = Send | StartBackend | ForwardAudio | FinishUtterance | EndAudio | Close
-
-
-class State(Enum):
-    """Where a session is in its life."""
-
-    OPEN = "open"
-    """Accepting audio and control messages."""
-    DRAINING = "draining"
-    """``end`` received: waiting for Riva's last finals."""
-    CLOSED = "closed"
-    """A close was requested; every later input is ignored."""
-
-
-# --- pure helpers --------------------------------------------------------------------
-
-
-_MAX_INT_DIGITS = 30
-"""Longer integers than any setting takes are kept as text, so validation refuses them."""
-
-
-class _LongNumber(str):
-    """An integer literal too long to be a setting (pydantic refuses it as a number)."""
-
-
-def _parse_int(text: str) -> int | _LongNumber:
-    # Python refuses to convert integers of over 4,300 digits (a ValueError json.loads lets
-    # through); anything past a few dozen digits is out of every range here anyway.
-    return int(text) if len(text) <= _MAX_INT_DIGITS else _LongNumber(text)
-
-
-def loads(text: str) -> Any:
-    """``json.loads`` that fails only with ``ValueError``: too deep a nesting (Python's
-    recursion limit) is one, and over-long integers come back as :class:`_LongNumber`.
-
-    Raises:
-        json.JSONDecodeError: Not JSON.
-        ValueError: Nested too deeply to parse.
-    """
-    try:
-        return json.loads(text, parse_int=_parse_int)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def config_from_query(params: Mapping[str, Sequence[str]]) -> StreamConfig:
-    """The :class:`StreamConfig` given by a query string, parsed with ``parse_qs``.
-
-    ``boosted_words`` may repeat or be comma-separated; ``endpointing`` is a JSON object.
-
-    Raises:
-        ValueError: An unknown parameter, a repeated single-valued parameter, bad JSON in
-            ``endpointing``, or a value out of range (pydantic's ``ValidationError`` is a
-            ``ValueError``).
-    """
-    data: dict[str, Any] = {}
-    for key, values in params.items():
-        if key in QUERY_AUTH_KEYS:
-            continue
-        if key not in StreamConfig.model_fields:
-            raise ValueError(f"unknown query parameter {key!r}")
-        if key == "boosted_words":
-            data[key] = [w.strip() for v in values for w in v.split(",") if w.strip()]
-            continue
-        if len(values) != 1:
-            raise ValueError(f"query parameter {key!r} given {len(values)} times")
-        value = values[0]
-        if key == "endpointing":
-            try:
-                data[key] = loads(value)
-            except ValueError as exc:
-                raise ValueError(f"endpointing is not a JSON object: {exc}") from exc
-        elif value.lower() in ("", "null", "none") and key in ("model", "punctuation"):
-            data[key] = None
-        else:
-            data[key] = value
-    return StreamConfig.model_validate(data)
-
-
-def error_code_for(exc: BaseException) -> ErrorCode:
-    """The error code a backend failure is reported with."""
-    if isinstance(exc, ResourceExhaustedError):
-        # Riva is full, not down: the same refusal as a full gateway, retryable.
-        return ErrorCode.TOO_MANY_SESSIONS
-    if isinstance(exc, TransientError):
-        return ErrorCode.BACKEND_UNAVAILABLE
-    if isinstance(exc, InvalidArgumentError | NotFoundError):
-        # Riva refuses what the client asked for (language, model, boosting): the client's
-        # parameters are what to fix, not the server.
-        return ErrorCode.INVALID_CONFIG
-    if isinstance(exc, ASRError):
-        return ErrorCode.BACKEND_ERROR
-    return ErrorCode.INTERNAL_ERROR
-
-
-_BACKEND_MESSAGES = {
-    ErrorCode.TOO_MANY_SESSIONS: "the speech backend is at capacity; try again later",
-    ErrorCode.BACKEND_UNAVAILABLE: "the speech backend is unavailable; try again",
-    ErrorCode.INVALID_CONFIG: (
-        "the speech backend did not accept the recognition settings (language, model, "
-        "boosted words)"
-    ),
-    ErrorCode.BACKEND_ERROR: "the speech backend refused the request",
-    ErrorCode.INTERNAL_ERROR: "internal error in the WebSocket server",
-}
-"""What a client is told per code of :func:`error_code_for`: never the backend's text."""
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "message"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 # --- the session ---------------------------------------------------------------------
@@ -257,6 +100,8 @@ class Session:
         now: Clock reading (seconds, monotonic) at connection.
         query: The request's query string, parsed with ``urllib.parse.parse_qs``.
         require_config: Refuse audio until a ``config`` message arrived.
+        recording: The operator's recording policy (``ASR_SERVER_RECORDING``), against
+            which the ``record`` and ``enhance_on_end`` options are decided.
     """
 
     def __init__(
@@ -267,6 +112,7 @@ class Session:
         now: float,
         query: Mapping[str, Sequence[str]] | None = None,
         require_config: bool = False,
+        recording: RecordingPolicy = RecordingPolicy.OFF,
     ) -> None:
         self.session_id = session_id
         self.limits = limits
@@ -291,16 +137,15 @@ class Session:
         """Clock reading of a too-early ``finalize`` with no audio since."""
         self._warned: set[WarningCode] = set()
         # Transcript assembly, in seconds of session audio.
-        self._in_speech = False
-        self._utterance_start = 0.0
-        self._finals: list[str] = []
-        # A stall detector: while Riva owes an answer (a forced end it has not yet shown
-        # to have processed, or the finals after ``end``), since when it has shown no
-        # progress at all (no response of any kind).
-        self._cut_pending: float | None = None
-        self._waiting_since: float | None = None
+        self._utterances = Utterances(self._envelope)
+        self._stall = StallWatch(limits.final_timeout_seconds)
         self._going_away = False
         self._shutdown_deadline: float | None = None
+        self._policy = recording
+        self.recording = RecordingDecision(record=False)
+        """Whether the session is recorded, decided from its options before any audio."""
+        self._recorded: tuple[str | None, str | None] | None = None
+        """``(recording_id, enhancement_job_id)`` once the recording ended."""
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -309,10 +154,12 @@ class Session:
         try:
             self.config = config_from_query(self._query)
         except ValueError as exc:
-            message = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+            message = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
             return self.refuse(ErrorCode.INVALID_CONFIG, f"bad query string: {message}")
         self._configured = any(k not in QUERY_AUTH_KEYS for k in self._query)
         self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        if refused := self._decide_recording():
+            return refused
         return [
             Send(SessionBegin(**self._envelope(), config=self.config, limits=self.limits.info()))
         ]
@@ -333,34 +180,17 @@ class Session:
         if self.state is State.CLOSED:
             return []
         self._last_activity = now
-        if len(text) > self.limits.max_frame_bytes or (
-            len(text.encode()) > self.limits.max_frame_bytes
-        ):
-            return self.refuse(
-                ErrorCode.FRAME_TOO_LARGE,
-                f"text frame is larger than {self.limits.max_frame_bytes} bytes",
-            )
-        try:
-            data = loads(text)
-        except ValueError as exc:
-            return self.refuse(ErrorCode.INVALID_JSON, f"text frame is not JSON: {exc}")
-        if not isinstance(data, dict):
-            return self.refuse(ErrorCode.INVALID_JSON, "text frame is not a JSON object")
-        kind = data.get("type")
-        if not isinstance(kind, str) or kind not in _CLIENT_TYPES:
-            return self.refuse(
-                ErrorCode.UNKNOWN_MESSAGE_TYPE,
-                f"unknown message type {kind!r}; expected one of {sorted(_CLIENT_TYPES)}",
-            )
+        read = read_text_frame(text, self.limits.max_frame_bytes)
+        if isinstance(read, FrameRefusal):
+            return self.refuse(read.code, read.message)
+        kind, data = read
         if self.state is State.DRAINING:
             return self._warn_once(
                 WarningCode.IGNORED_AFTER_END, f"{kind!r} after 'end' was ignored"
             )
-        try:
-            message = client_message_adapter.validate_python(data)
-        except ValidationError as exc:
-            code = ErrorCode.INVALID_CONFIG if kind == "config" else ErrorCode.INVALID_MESSAGE
-            return self.refuse(code, f"invalid {kind!r} message: {_validation_summary(exc)}")
+        message = validate_message(kind, data)
+        if isinstance(message, FrameRefusal):
+            return self.refuse(message.code, message.message)
         if isinstance(message, ConfigMessage):
             return self._on_config(message)
         if isinstance(message, FinalizeMessage):
@@ -412,6 +242,8 @@ class Session:
             )
         if not self._backend_started:
             self._backend_started = True
+            if self.recording.record:
+                actions.append(StartRecording(self.recording.enhance_on_end))
             actions.append(StartBackend(self.config.recognition_options()))
         self._deferred_cut = None  # audio goes on: the early finalize merges into it
         if pcm:
@@ -436,15 +268,13 @@ class Session:
             return []
         # Responses do not count as client activity, but any of them is progress of the
         # backend; one that has processed audio up to the last forced cut answers it.
-        reached = offset + event.audio_processed
-        if self._cut_pending is not None and reached >= self._cut_pending - _CUT_TOLERANCE:
-            self._cut_pending = None
-        self._progress(now)
+        draining = self.state is State.DRAINING
+        self._stall.response(offset + event.audio_processed, now, draining=draining)
         if isinstance(event, Progress):
             return []
         if isinstance(event, Partial):
-            return self._on_partial(event, offset)
-        return self._on_final(event, offset, forced)
+            return self._utterances.partial(event, offset)
+        return self._utterances.final(event, offset, forced)
 
     def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
         """The Riva relay failed: the error for its code, with a generic message.
@@ -455,7 +285,7 @@ class Session:
         """
         del now
         code = error_code_for(exc)
-        return self.refuse(code, _BACKEND_MESSAGES[code])
+        return self.refuse(code, BACKEND_MESSAGES[code])
 
     def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
         """One gRPC call of the relay finished (its results were all delivered).
@@ -467,7 +297,7 @@ class Session:
         del forced
         if self.state is State.CLOSED:
             return []
-        self._progress(now)
+        self._stall.progress(now, draining=self.state is State.DRAINING)
         return []
 
     def shutdown(self, now: float, timeout: float) -> list[Action]:
@@ -498,6 +328,33 @@ class Session:
             return self.refuse(ErrorCode.INTERNAL_ERROR, "backend stream ended unexpectedly")
         return self._end_session()
 
+    def recording_failed(self, now: float) -> list[Action]:
+        """Keeping the audio failed (disk, database); transcription goes on. The server's
+        log has the cause, the client a ``recording_failed`` warning."""
+        del now
+        if self.state is State.CLOSED:
+            return []
+        return self._warn_once(
+            WarningCode.RECORDING_FAILED,
+            "the session's audio could not be kept; transcription goes on",
+        )
+
+    def recording_ended(
+        self, *, recording_id: str | None, enhancement_job_id: str | None, now: float
+    ) -> list[Action]:
+        """The recording asked for by :class:`EndRecording` is closed: ``session.end``.
+
+        Args:
+            recording_id: The recording's id; ``None`` if it could not be kept.
+            enhancement_job_id: The queued enhancement job, if any.
+            now: Clock reading.
+        """
+        del now
+        if self.state is State.CLOSED:
+            return []
+        self._recorded = (recording_id, enhancement_job_id)
+        return self._end_session()
+
     def tick(self, now: float) -> list[Action]:
         """Check the session's deadlines; call at :meth:`deadline` (or any time)."""
         if self.state is State.CLOSED:
@@ -505,9 +362,7 @@ class Session:
         if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
             self.state = State.CLOSED
             return [Close(GOING_AWAY, "server shutting down")]
-        if self._waiting_since is not None and now >= (
-            self._waiting_since + self.limits.final_timeout_seconds
-        ):
+        if (stall := self._stall.deadline()) is not None and now >= stall:
             return self.refuse(
                 ErrorCode.BACKEND_UNAVAILABLE,
                 "speech recognition backend: no progress for "
@@ -547,24 +402,15 @@ class Session:
         return deadline
 
     def backend_deadline(self) -> float | None:
-        """When Riva's overdue final makes :meth:`tick` fail the session, or ``None`` when
-        no final is owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`.
-
-        An answer is owed after ``finalize`` until Riva shows it processed the forced end
-        (a response whose ``audio_processed`` reaches it), and after ``end`` or a shutdown
-        until the gRPC call finishes. Every response in between (partial, final, or one
-        without transcript) restarts the wait: a slow backend that keeps answering is
-        waited for, only one that shows no progress at all (stalled) is failed, with
-        ``backend_unavailable``.
-        """
-        if self.state is State.CLOSED or self._waiting_since is None:
-            return None
-        return self._waiting_since + self.limits.final_timeout_seconds
+        """When Riva's overdue final makes :meth:`tick` fail the session (stalled, see
+        :mod:`asr_server.stall`), with ``backend_unavailable``; ``None`` when no final is
+        owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`."""
+        return None if self.state is State.CLOSED else self._stall.deadline()
 
     @property
     def transcript(self) -> str:
         """The finals so far, joined by spaces."""
-        return " ".join(self._finals)
+        return " ".join(self._utterances.texts)
 
     # -- handlers ---------------------------------------------------------------------
 
@@ -578,6 +424,8 @@ class Session:
         self.config = self.config.model_copy(update={k: getattr(message, k) for k in fields})
         self._configured = True
         self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        if refused := self._decide_recording():
+            return refused
         return [Send(SessionUpdated(**self._envelope(), config=self.config))]
 
     def _finish_utterance(self, now: float) -> list[Action]:
@@ -606,9 +454,8 @@ class Session:
         if tail:
             self._forwarded += len(tail)
             actions.append(ForwardAudio(tail))
-        self._last_cut = self._cut_pending = self._forwarded / _PCM16_BYTES_PER_SECOND
-        if self._waiting_since is None:
-            self._waiting_since = now
+        self._last_cut = self._forwarded / _PCM16_BYTES_PER_SECOND
+        self._stall.owe_cut(self._last_cut, now)
         actions.append(FinishUtterance())
         return actions
 
@@ -617,83 +464,38 @@ class Session:
         self._deferred_cut = None  # ending the audio finalises it anyway
         if not self._backend_started:
             return self._end_session()
-        if self._waiting_since is None:
-            self._waiting_since = now
+        self._stall.owe(now)
         tail = self._decoder.flush()
         actions: list[Action] = [ForwardAudio(tail)] if tail else []
         actions.append(EndAudio())
         return actions
 
+    def _decide_recording(self) -> list[Action]:
+        self.recording = recording_decision(self.config, self._policy)
+        if self.recording.refusal is None:
+            return []
+        return self.refuse(ErrorCode.RECORDING_UNAVAILABLE, self.recording.refusal)
+
     def _end_session(self) -> list[Action]:
+        if self._backend_started and self.recording.record and self._recorded is None:
+            # session.end carries the recording's ids: close it first (recording_ended).
+            self._stall.clear()
+            return [EndRecording()]
+        recording_id, job_id = self._recorded or (None, None)
         end = SessionEnd(
             **self._envelope(),
             transcript=self.transcript,
             audio_seconds=round(self.audio_seconds, 3),
-            finals=len(self._finals),
+            finals=len(self._utterances.texts),
+            recording_id=recording_id,
+            enhancement_job_id=job_id,
         )
         self.state = State.CLOSED
         if self._going_away:
             return [Send(end), Close(GOING_AWAY, "server shutting down")]
         return [Send(end), Close(CloseCode.NORMAL, "session ended")]
 
-    def _on_partial(self, event: Partial, offset: float) -> list[Action]:
-        processed = round(offset + event.audio_processed, 3)
-        actions: list[Action] = []
-        if not self._in_speech:
-            self._in_speech = True
-            actions.append(Send(VadSpeechStart(**self._envelope(), time=processed)))
-        partial = TranscriptPartial(
-            **(event.model_dump(exclude={"type"}) | {"audio_processed": processed}),
-            **self._envelope(),
-            start=self._utterance_start,
-            end=max(processed, self._utterance_start),
-        )
-        actions.append(Send(partial))
-        return actions
-
-    def _on_final(self, event: Final, offset: float, forced: bool) -> list[Action]:
-        if not event.text and not self._in_speech:
-            return []  # an empty final for silence: nothing was announced, nothing to close
-        shift = round(offset * 1000)
-        words = tuple(
-            Word(
-                word=w.word,
-                start_ms=w.start_ms + shift,
-                end_ms=w.end_ms + shift,
-                confidence=w.confidence,
-            )
-            for w in event.words
-        )
-        processed = round(offset + event.audio_processed, 3)
-        start = words[0].start_ms / 1000 if words else self._utterance_start
-        end = words[-1].end_ms / 1000 if words else max(processed, start)
-        actions: list[Action] = []
-        if not self._in_speech:
-            actions.append(Send(VadSpeechStart(**self._envelope(), time=start)))
-        actions.append(Send(VadSpeechEnd(**self._envelope(), time=end)))
-        final = TranscriptFinal(
-            **(
-                event.model_dump(exclude={"type", "words"})
-                | {"audio_processed": processed, "words": words}
-            ),
-            **self._envelope(),
-            start=start,
-            end=end,
-            is_speech_final=not forced,
-        )
-        actions.append(Send(final))
-        self._in_speech = False
-        self._utterance_start = end
-        if event.text:
-            self._finals.append(event.text)
-        return actions
-
     # -- helpers ----------------------------------------------------------------------
-
-    def _progress(self, now: float) -> None:
-        """Riva showed progress: restart the stall wait while it still owes an answer."""
-        owed = self._cut_pending is not None or self.state is State.DRAINING
-        self._waiting_since = now if owed else None
 
     def _envelope(self) -> dict[str, Any]:
         seq = self._seq

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .connection_guard import ConnectionBounds
 from .limits import Limits
+from .recordings.policy import RecordingPolicy
+from .recordings.settings import RecordingSettings
 
 __all__ = ["ServerSettings", "default_static_dir"]
 
@@ -67,6 +69,14 @@ class ServerSettings(BaseSettings):
             handshake (see :mod:`asr_server.connection_guard`).
         keepalive_seconds: Interval of the server's WebSocket pings, and how long a pong
             may take: a client that answers none for that long is closed with 1011.
+        recording: Whether sessions keep their audio (``ASR_SERVER_RECORDING``): ``off``
+            refuses ``record``/``enhance_on_end`` with ``recording_unavailable``,
+            ``optional`` records the sessions that ask, ``always`` records every session.
+            Off, the recordings database is not opened and ``/v1/sessions`` answers 404
+            (recordings kept from before stay on disk until recording is on again).
+        recordings: Where recordings go, how long they stay, how enhancement jobs run
+            (``ASR_SERVER_RECORDINGS__DATA_DIR``, ``..._RETENTION_DAYS``, ...; see
+            :class:`asr_server.recordings.RecordingSettings`).
     """
 
     model_config = SettingsConfigDict(
@@ -92,6 +102,8 @@ class ServerSettings(BaseSettings):
     close_timeout: float = Field(default=5.0, gt=0)
     keepalive_seconds: float = Field(default=20.0, gt=0)
     connections: ConnectionBounds = ConnectionBounds()
+    recording: RecordingPolicy = RecordingPolicy.OFF
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 
     @field_validator("api_keys", "allowed_origins", mode="before")
     @classmethod

@@ -27,12 +27,16 @@ from asr.settings import RivaSettings
 from .admission import Admission
 from .auth import Authenticator
 from .metrics import GatewayMetrics
+from .recordings import Recordings
 from .settings import ServerSettings
 from .tracing import Tracing
 
-__all__ = ["Gateway", "GatewayDep", "client_address", "gateway_of"]
+__all__ = ["ANONYMOUS", "Gateway", "GatewayDep", "client_address", "gateway_of", "owner_of"]
 
 logger = logging.getLogger("asr.server")
+
+ANONYMOUS = "anonymous"
+"""Owner of what clients create on a server without API keys."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Gateway:
         auth: API keys, tokens and the failure back-off, shared by all routes.
         admission: Session count and backend capacity, shared by all interfaces; also
             what a shutdown drains.
+        recordings: Recorded sessions and their jobs, open while the server runs;
+            ``None`` when the recording policy is off.
     """
 
     settings: ServerSettings
@@ -57,6 +63,7 @@ class Gateway:
     tracing: Tracing
     auth: Authenticator
     admission: Admission
+    recordings: Recordings | None = None
     _noticed: set[str] = field(default_factory=set)
 
     def notice_once(self, key: str, message: str) -> None:
@@ -71,6 +78,12 @@ def gateway_of(connection: HTTPConnection) -> Gateway:
     HTTP and WebSocket routes alike)."""
     gateway: Gateway = connection.app.state.gateway
     return gateway
+
+
+def owner_of(key_id: str | None) -> str:
+    """Who owns a session, its recording and jobs: the fingerprint of the API key that
+    created them (``Decision.key_id``), or :data:`ANONYMOUS` without API keys."""
+    return key_id if key_id is not None else ANONYMOUS
 
 
 def client_address(connection: HTTPConnection) -> str:

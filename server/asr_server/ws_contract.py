@@ -23,6 +23,7 @@ from fastapi.responses import PlainTextResponse
 
 from asr.contract import ErrorCode, TranscriptFinal, TranscriptPartial
 from asr.errors import ResourceExhaustedError
+from asr.events import Final
 from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport, Channel, ClientGone
@@ -31,15 +32,18 @@ from .protocol import (
     Action,
     Close,
     EndAudio,
+    EndRecording,
     FinishUtterance,
     ForwardAudio,
     Send,
     Session,
     StartBackend,
+    StartRecording,
     State,
 )
+from .recordings import SessionRecorder
 from .relay import RelayEvent, RivaRelay, StreamEnded, StreamStarted
-from .state import Gateway, GatewayDep, client_address
+from .state import ANONYMOUS, Gateway, GatewayDep, client_address, owner_of
 from .tracing import SessionTrace
 
 __all__ = ["STREAM_PATH", "router"]
@@ -91,6 +95,7 @@ async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
         now=loop.time(),
         query=query,
         require_config=settings.require_config,
+        recording=settings.recording,
     )
     log = ContextAdapter(logger, {"session_id": session.session_id})
     connection = ContractConnection(AsgiTransport(websocket), session, gw, log)
@@ -110,6 +115,7 @@ async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
             log.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
         await connection.run(session.refuse(ErrorCode.UNAUTHORIZED, decision.refusal))
         return
+    connection.owner = owner_of(decision.key_id)
     if decision.token_id is not None:
         log.info("authenticated by token %s of key %s", decision.token_id, decision.key_id)
     elif decision.key_id is not None:
@@ -180,6 +186,12 @@ class ContractConnection:
         self._gw = gw
         self._metrics = gw.metrics
         self._interface = gw.metrics.interface(INTERFACE)
+        self._interface_name = INTERFACE
+        self.owner = ANONYMOUS
+        """Who the session's recording belongs to (``owner_of`` the API key)."""
+        self._recorder: SessionRecorder | None = None
+        self._abandoned: SessionRecorder | None = None
+        """A recorder that failed: closed at the end all the same (what it kept stays)."""
         self._log = log
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._channel = Channel(
@@ -242,6 +254,7 @@ class ContractConnection:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._pump_task
             await self._channel.stop()
+            await self._end_recording()  # a session that did not end with session.end
             self._metrics.active_streams.dec(len(self.open_streams))
             self.open_streams.clear()
             self.trace.end(audio_seconds=self._session.audio_seconds, close_code=self._close_code)
@@ -339,12 +352,26 @@ class ContractConnection:
                 self._observe(action.message)
                 if not self._channel.send(action.message.model_dump_json()):
                     return await self._too_slow()
+                if self._recorder is not None and isinstance(action.message, TranscriptFinal):
+                    if not await self._record_final(action.message):
+                        return False
             elif isinstance(action, StartBackend):
                 self._relay = RivaRelay(self._gw.client, action.options)
                 self._pump_task = asyncio.create_task(self._pump(self._relay))
             elif isinstance(action, ForwardAudio):
                 assert self._relay is not None
                 self._relay.feed(action.pcm16)
+                if self._recorder is not None and not await self._record(action.pcm16):
+                    return False
+            elif isinstance(action, StartRecording):
+                if not await self._start_recording(action.enhance_on_end):
+                    return False
+            elif isinstance(action, EndRecording):
+                recording_id, job_id = await self._end_recording()
+                ended = self._session.recording_ended(
+                    recording_id=recording_id, enhancement_job_id=job_id, now=self._loop.time()
+                )
+                return await self._apply(ended)
             elif isinstance(action, FinishUtterance):
                 assert self._relay is not None
                 self._relay.finish_utterance()
@@ -356,6 +383,70 @@ class ContractConnection:
                 await self._close(action.code, action.reason)
                 return False
         return True
+
+    # -- the recording (issue 15): what is sent to Riva and the finals, teed ----------
+
+    async def _start_recording(self, enhance_on_end: bool) -> bool:
+        recordings = self._gw.recordings
+        try:
+            if recordings is None:
+                raise RuntimeError("the session asked to be recorded but recordings are off")
+            self._recorder = await recordings.start_session(
+                session_id=self._session.session_id,
+                key_id=self.owner,
+                interface=self._interface_name,
+                sample_rate=16_000,  # what Riva is sent: ForwardAudio is 16 kHz PCM16
+                enhance_on_end=enhance_on_end,
+            )
+        except Exception:
+            return await self._recording_failed("could not start the recording")
+        self._log.info(
+            "recording as %s", self._recorder.record.recording_id, extra={"owner": self.owner}
+        )
+        return True
+
+    async def _record(self, pcm16: bytes) -> bool:
+        assert self._recorder is not None
+        try:
+            await self._recorder.write(pcm16)
+        except Exception:
+            return await self._recording_failed("writing the recording failed")
+        return True
+
+    async def _record_final(self, message: TranscriptFinal) -> bool:
+        assert self._recorder is not None
+        # Stored as the plain event, times on the session's clock as sent.
+        fields = set(Final.model_fields) - {"type"}
+        final = Final.model_validate(message.model_dump(include=fields))
+        try:
+            await self._recorder.add_final(final)
+        except Exception:
+            return await self._recording_failed("storing a final of the recording failed")
+        return True
+
+    async def _recording_failed(self, what: str) -> bool:
+        """Log it, tell the client once; the live transcript goes on, unrecorded."""
+        self._log.exception(what)
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            self._abandoned = recorder
+        return await self._apply(self._session.recording_failed(self._loop.time()))
+
+    async def _end_recording(self) -> tuple[str | None, str | None]:
+        """Close the recording (audio fsync'd, enhancement queued if asked); its ids."""
+        recorder, self._recorder = self._recorder, None
+        recorder = recorder or self._abandoned
+        self._abandoned = None
+        if recorder is None:
+            return None, None
+        try:
+            ended = await recorder.end()
+        except Exception:
+            self._log.exception("closing the recording failed")
+            return None, None
+        if ended is None:
+            return None, None  # deleted while it was recording
+        return ended.recording_id, ended.enhancement_job_id
 
     async def _too_slow(self) -> bool:
         limit = self._channel.outbox.limit

@@ -34,6 +34,10 @@ class WarningCode(StrEnum):
     Sent once."""
     IGNORED_AFTER_END = "ignored_after_end"
     """A message came after ``end`` (or after ``server_shutting_down``); it was ignored."""
+    RECORDING_FAILED = "recording_failed"
+    """The session's audio could not be kept (the server's disk or database failed);
+    transcription goes on. Sent once; ``session.end`` carries a ``recording_id`` only if
+    the audio up to the failure was kept."""
     SERVER_SHUTTING_DOWN = "server_shutting_down"
     """The server is shutting down: later audio is ignored, the finals of the audio so far
     follow, then ``session.end`` and close 1001 (going away)."""
@@ -91,6 +95,7 @@ class ErrorCode(StrEnum):
     SESSION_TOO_LONG = "session_too_long"
     INTERNAL_ERROR = "internal_error"
     CLIENT_TOO_SLOW = "client_too_slow"
+    RECORDING_UNAVAILABLE = "recording_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +181,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         True,
         "the client stopped reading: more than `max_outbound_bytes` of messages were "
         "waiting to be sent",
+    ),
+    ErrorCode.RECORDING_UNAVAILABLE: ErrorSpec(
+        CloseCode.INVALID_CONFIG,
+        False,
+        "`record` or `enhance_on_end` was asked of a server whose recording policy is off "
+        "(`ASR_SERVER_RECORDING=off`)",
     ),
 }
 """Close code, retryability and meaning of every error code."""

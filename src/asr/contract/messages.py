@@ -78,6 +78,13 @@ class StreamConfig(_Frozen):
         endpointing: Riva endpointing parameters (milliseconds and fractions).
         boosted_words: Words or phrases to favour.
         boosted_score: How strongly to favour ``boosted_words``.
+        record: Keep the session's audio and real-time finals on the server
+            (``GET /v1/sessions/{id}``). Refused with ``recording_unavailable`` where the
+            operator turned recording off; where it is always on, sessions are recorded
+            whatever this says.
+        enhance_on_end: Record (as ``record``) and, when the session ends, queue an
+            enhancement job that transcribes the whole recording offline
+            (``GET /v1/audio/transcriptions/{job_id}``).
     """
 
     encoding: Literal["pcm16", "float32"] = "pcm16"
@@ -92,6 +99,8 @@ class StreamConfig(_Frozen):
         default=(), max_length=1000
     )
     boosted_score: float | None = Field(default=None, ge=-100.0, le=100.0)
+    record: bool = False
+    enhance_on_end: bool = False
 
     def recognition_options(self) -> RecognitionOptions:
         """The Riva request options for this configuration (audio always 16 kHz PCM16)."""
@@ -300,12 +309,19 @@ class SessionEnd(_Envelope):
         transcript: The text of every final, joined by spaces.
         audio_seconds: Seconds of audio received.
         finals: Number of ``transcript.final`` messages sent.
+        recording_id: Id of the session's recording when it was recorded (``record``,
+            ``enhance_on_end``, or a server that records every session); the session is
+            ``GET /v1/sessions/{session_id}``. ``null`` when not recorded.
+        enhancement_job_id: The enhancement job queued by ``enhance_on_end``
+            (``GET /v1/audio/transcriptions/{job_id}``); ``null`` when none.
     """
 
     type: Literal["session.end"] = "session.end"
     transcript: str
     audio_seconds: float
     finals: int
+    recording_id: str | None = None
+    enhancement_job_id: str | None = None
 
 
 AnyServerMessage = (

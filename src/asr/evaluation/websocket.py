@@ -92,6 +92,8 @@ _BY_CODE: dict[ErrorCode, type[ASRError]] = {
     ErrorCode.INTERNAL_ERROR: UnavailableError,
     # The session was cut after results had arrived because this client did not read.
     ErrorCode.CLIENT_TOO_SLOW: StreamInterruptedError,
+    # The server's recording policy is off: asking again will not change it.
+    ErrorCode.RECORDING_UNAVAILABLE: InvalidArgumentError,
 }
 
 _PARTIAL_FIELDS = frozenset(Partial.model_fields) - {"type"}
