@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asr.logs import RedactingFilter
 
-from . import routes_http, ws_contract
+from . import routes_http, webrtc, ws_contract
 from .responses import SECURITY_HEADERS, not_found
 from .routes_realtime import router as realtime_router
 from .routes_sessions import router as sessions_router
@@ -59,6 +59,7 @@ def build_app(gateway: Gateway) -> FastAPI:
     app.state.gateway = gateway
     app.include_router(routes_http.router)
     app.include_router(ws_contract.router)
+    app.include_router(webrtc.router_for(gateway))
     app.include_router(realtime_router)
     app.include_router(sessions_router)
     app.add_exception_handler(HTTPException, _http_error)

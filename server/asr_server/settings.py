@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .connection_guard import ConnectionBounds
@@ -18,7 +18,7 @@ from .limits import Limits
 from .recordings.policy import RecordingPolicy
 from .recordings.settings import RecordingSettings
 
-__all__ = ["ServerSettings", "default_static_dir"]
+__all__ = ["IceServer", "ServerSettings", "WebRtcSettings", "default_static_dir"]
 
 
 def default_static_dir() -> Path | None:
@@ -34,6 +34,45 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server, as the W3C ``RTCIceServer`` dictionary spells it.
+
+    Attributes:
+        urls: ``stun:host:port``, ``turn:host:port?transport=udp|tcp`` or
+            ``turns:host:port?transport=tcp``; one URL or several.
+        username: The TURN user.
+        credential: The TURN password.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    urls: str | tuple[str, ...]
+    username: str | None = None
+    credential: SecretStr | None = None
+
+
+class WebRtcSettings(BaseModel):
+    """``POST /v1/webrtc/offer``: how long a peer may take (``ASR_SERVER_WEBRTC__...``).
+
+    Attributes:
+        connect_timeout: Seconds from the answer to a connected peer (ICE, DTLS, the data
+            channel open and the audio track arrived); a peer that is not connected by
+            then is closed and counted in ``asr_gateway_webrtc_peers_failed_total``.
+        media_timeout: Seconds without an RTP packet of the audio track after which the
+            peer is taken as gone (closed like a dropped WebSocket, 1006). A browser
+            sends 50 packets a second, silence included.
+        host_addresses: Local addresses whose host candidates are offered; empty offers
+            every interface's but loopback (aioice's default). ``127.0.0.1`` keeps a
+            peer on one machine on loopback.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connect_timeout: float = Field(default=10.0, gt=0)
+    media_timeout: float = Field(default=10.0, gt=0)
+    host_addresses: tuple[str, ...] = ()
 
 
 class ServerSettings(BaseSettings):
@@ -69,6 +108,10 @@ class ServerSettings(BaseSettings):
             handshake (see :mod:`asr_server.connection_guard`).
         keepalive_seconds: Interval of the server's WebSocket pings, and how long a pong
             may take: a client that answers none for that long is closed with 1011.
+        ice_servers: STUN and TURN servers of WebRTC peers (``ASR_SERVER_ICE_SERVERS``, a
+            JSON list of ``RTCIceServer``); empty gathers host candidates only, which
+            reach clients on the same network (see docs/runbook.md for NAT and TURN).
+        webrtc: WebRTC peers' timeouts and addresses (:class:`WebRtcSettings`).
         recording: Whether sessions keep their audio (``ASR_SERVER_RECORDING``): ``off``
             refuses ``record``/``enhance_on_end`` with ``recording_unavailable``,
             ``optional`` records the sessions that ask, ``always`` records every session.
@@ -102,6 +145,8 @@ class ServerSettings(BaseSettings):
     close_timeout: float = Field(default=5.0, gt=0)
     keepalive_seconds: float = Field(default=20.0, gt=0)
     connections: ConnectionBounds = ConnectionBounds()
+    ice_servers: tuple[IceServer, ...] = ()
+    webrtc: WebRtcSettings = WebRtcSettings()
     recording: RecordingPolicy = RecordingPolicy.OFF
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 

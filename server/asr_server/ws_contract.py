@@ -26,7 +26,7 @@ from asr.errors import ResourceExhaustedError
 from asr.events import Final
 from asr.logs import ContextAdapter
 
-from .connection import AsgiTransport, Channel, ClientGone
+from .connection import AsgiTransport, Channel, ClientGone, Transport
 from .latency import ArrivalClock
 from .protocol import (
     Action,
@@ -177,16 +177,31 @@ class ContractConnection:
     processed in order; the channel's writer sends the outbox.
 
     Only :meth:`run` touches the :class:`Session`, so its state never races.
+
+    Args:
+        transport: The client's connection: an accepted WebSocket
+            (:class:`~asr_server.connection.AsgiTransport`), or a WebRTC data channel and
+            audio track (:mod:`asr_server.webrtc`).
+        session: The session's protocol state.
+        gw: The gateway's shared parts.
+        log: The session's logger.
+        interface: The ``interface`` label of the session's metrics.
     """
 
     def __init__(
-        self, transport: AsgiTransport, session: Session, gw: Gateway, log: ContextAdapter
+        self,
+        transport: Transport,
+        session: Session,
+        gw: Gateway,
+        log: ContextAdapter,
+        *,
+        interface: str = INTERFACE,
     ) -> None:
         self._session = session
         self._gw = gw
         self._metrics = gw.metrics
-        self._interface = gw.metrics.interface(INTERFACE)
-        self._interface_name = INTERFACE
+        self._interface = gw.metrics.interface(interface)
+        self._interface_name = interface
         self.owner = ANONYMOUS
         """Who the session's recording belongs to (``owner_of`` the API key)."""
         self._recorder: SessionRecorder | None = None

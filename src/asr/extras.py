@@ -28,6 +28,7 @@ EXTRAS = {
         "websockets",
         "prometheus_client",
         "cryptography",
+        "aiortc",
     ),
     "eval": ("jiwer", "whisper_normalizer", "matplotlib", "tqdm"),
     "dynamo": ("dynamo", "uvloop"),
