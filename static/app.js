@@ -1,7 +1,9 @@
-// Demo page: microphone or WAV file -> 16 kHz PCM16 -> WebSocket (same origin) -> transcript.
+// Demo page: microphone or WAV file -> 16 kHz PCM16 -> WebSocket (same origin) -> transcript;
+// or the microphone as an Opus track over WebRTC, the same messages on a data channel.
 // Plain JavaScript, no build step. The message contract is docs/websocket-api.md.
 
 const STREAM_PATH = "/v1/audio/transcriptions/stream";
+const OFFER_PATH = "/v1/webrtc/offer";
 const TARGET_RATE = 16000;
 const FILE_CHUNK_MS = 100;
 
@@ -23,6 +25,28 @@ const ERROR_TEXT = {
   internal_error: "The server ran into an internal error.",
 };
 
+// The WebSocket's close code per error code (docs/websocket-api.md), which a data channel
+// cannot carry: over WebRTC the page takes it from the error message.
+const ERROR_CLOSE = {
+  unauthorized: 4001,
+  invalid_config: 4002,
+  recording_unavailable: 4002,
+  invalid_json: 4003,
+  unknown_message_type: 4003,
+  invalid_message: 4003,
+  config_required: 4003,
+  invalid_audio: 4003,
+  frame_too_large: 4004,
+  too_fast: 4005,
+  too_many_sessions: 4006,
+  backend_unavailable: 4007,
+  backend_error: 4008,
+  idle_timeout: 4009,
+  session_too_long: 4010,
+  internal_error: 4011,
+  client_too_slow: 4012,
+};
+
 const CLOSE_TEXT = {
   1000: "Finished.",
   1001: "The server is shutting down.",
@@ -37,6 +61,7 @@ const ui = {
   stop: $("stop"),
   file: $("file"),
   punctuation: $("punctuation"),
+  transport: $("transport"),
   status: $("status"),
   error: $("error"),
   finals: $("finals"),
@@ -57,7 +82,12 @@ const demo = {
 };
 window.asrDemo = demo;
 
+// The session's connection: a WebSocket, or `rtc` ({ pc, channel }) over WebRTC; `socket`
+// is whichever carries the messages (a WebSocket or an RTCDataChannel: both have send()
+// and readyState "open"/OPEN).
 let socket = null;
+let rtc = null;
+let rtcAudioStart = null; // performance.now() at session.begin: audio time 0 over WebRTC
 let capture = null; // { context, stream, node, source }
 let fileTimer = null;
 
@@ -69,6 +99,9 @@ let sent = [];
 let firstPartialAt = null;
 
 function sentAt(audioTime) {
+  // Over WebRTC the browser sends the track itself: audio time t left about t seconds
+  // after the session began (the server counts the track's audio from then).
+  if (rtcAudioStart !== null) return rtcAudioStart + audioTime * 1000;
   let lo = 0;
   let hi = sent.length;
   while (lo < hi) {
@@ -100,6 +133,7 @@ function setState(state, text) {
   const busy = state === "connecting" || state === "streaming" || state === "finishing";
   ui.start.disabled = busy;
   ui.file.disabled = busy;
+  ui.transport.disabled = busy;
   ui.stop.disabled = !(state === "connecting" || state === "streaming");
 }
 
@@ -113,8 +147,7 @@ function renderTranscript() {
   ui.partial.textContent = demo.partial;
 }
 
-function streamUrl() {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+function sessionParams() {
   const params = new URLSearchParams({
     encoding: "pcm16",
     sample_rate: String(TARGET_RATE),
@@ -126,81 +159,175 @@ function streamUrl() {
   // that the embedding backend got from POST /v1/tokens; the key itself never reaches it.
   const token = new URLSearchParams(location.search).get("token");
   if (token) params.set("token", token);
-  return `${scheme}//${location.host}${STREAM_PATH}?${params}`;
+  return params;
+}
+
+function streamUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${STREAM_PATH}?${sessionParams()}`;
+}
+
+function resetSession() {
+  demo.finals = [];
+  demo.partial = "";
+  demo.messages = [];
+  demo.closeCode = null;
+  demo.latencies = [];
+  sent = [];
+  firstPartialAt = null;
+  rtcAudioStart = null;
+  ui.latency.textContent = "";
+  renderTranscript();
+  showError("");
+  setState("connecting", "Connecting…");
+}
+
+// One session's messages, whichever way they came; `began` is called at session.begin,
+// `failed` with an error message.
+function handleMessage(message, began, failed) {
+  demo.messages.push(message);
+  switch (message.type) {
+    case "session.begin":
+      demo.sessionId = message.session_id;
+      ui.meta.textContent = `Session ${message.session_id}`;
+      began();
+      break;
+    case "transcript.partial":
+      if (firstPartialAt === null) firstPartialAt = performance.now();
+      demo.partial = message.text;
+      renderTranscript();
+      break;
+    case "transcript.final":
+      if (message.text) {
+        demo.finals.push(message.text);
+        recordLatency(message);
+      }
+      firstPartialAt = null;
+      demo.partial = "";
+      renderTranscript();
+      break;
+    case "session.end":
+      ui.meta.textContent =
+        `Session ${message.session_id}: ${message.audio_seconds.toFixed(1)} s of audio, ` +
+        `${message.finals} final${message.finals === 1 ? "" : "s"}.`;
+      break;
+    case "warning":
+      console.warn("server warning", message.code, message.message);
+      break;
+    case "error":
+      failed(message);
+      // Backend errors carry only a generic sentence (the detail stays in the server
+      // log); other codes say what was wrong with the request, worth showing.
+      showError(
+        message.code.startsWith("backend_")
+          ? ERROR_TEXT[message.code]
+          : `${ERROR_TEXT[message.code] || "Error."} (${message.message})`,
+      );
+      break;
+  }
+}
+
+function ended(code, failure) {
+  demo.closeCode = code;
+  stopCapture();
+  stopFile();
+  socket = null;
+  if (failure || code !== 1000) {
+    if (!failure) showError(CLOSE_TEXT[code] || `Connection closed (${code}).`);
+    setState("error", `Disconnected (code ${code}).`);
+  } else {
+    setState("closed", "Finished. Every final transcript was received.");
+  }
+}
+
+// WebRTC: the microphone's track and a data channel in one offer, answered by the gateway.
+// The data channel has no close code: a session that ended with session.end closed as a
+// WebSocket's 1000 would, one that ended with an error as that error's code says, any
+// other end is a lost connection (1006).
+function connectWebRtc(stream) {
+  return new Promise(async (resolve, reject) => {
+    resetSession();
+    const pc = new RTCPeerConnection({ iceServers: [] }); // the gateway's candidates suffice
+    const channel = pc.createDataChannel("asr");
+    rtc = { pc, channel };
+    let began = false;
+    let failure = null;
+    let finished = false;
+    const close = () => {
+      if (rtc === null || rtc.pc !== pc) return;
+      rtc = null;
+      pc.close();
+      const over = demo.messages.some((m) => m.type === "session.end");
+      const code = failure ? ERROR_CLOSE[failure.code] || 4011 : over ? 1000 : 1006;
+      ended(code, failure);
+      if (!began) reject(new Error(failure ? failure.code : "closed"));
+    };
+    channel.onmessage = (event) => {
+      handleMessage(
+        JSON.parse(event.data),
+        () => {
+          began = true;
+          rtcAudioStart = performance.now();
+          resolve(channel);
+        },
+        (message) => (failure = message),
+      );
+      if (demo.messages[demo.messages.length - 1].type === "session.end") finished = true;
+    };
+    channel.onclose = close;
+    pc.onconnectionstatechange = () => {
+      if (["failed", "closed"].includes(pc.connectionState) || (finished && pc.connectionState === "disconnected")) close();
+    };
+    socket = channel;
+    try {
+      pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendonly" });
+      await pc.setLocalDescription();
+      // The whole offer at once (no trickle ICE): wait for the candidates.
+      await new Promise((done) => {
+        if (pc.iceGatheringState === "complete") return done();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+        setTimeout(done, 3000);
+      });
+      const response = await fetch(`${OFFER_PATH}?${sessionParams()}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        failure = { code: body.code, message: body.error };
+        showError(`${ERROR_TEXT[body.code] || "The server refused the connection."} (${body.error})`);
+        close();
+        return;
+      }
+      await pc.setRemoteDescription(body);
+    } catch (err) {
+      failure = failure || { code: "internal_error", message: String(err) };
+      showError(`WebRTC could not connect (${err.message || err}).`);
+      close();
+    }
+  });
 }
 
 function connect() {
   return new Promise((resolve, reject) => {
-    demo.finals = [];
-    demo.partial = "";
-    demo.messages = [];
-    demo.closeCode = null;
-    demo.latencies = [];
-    sent = [];
-    firstPartialAt = null;
-    ui.latency.textContent = "";
-    renderTranscript();
-    showError("");
-    setState("connecting", "Connecting…");
+    resetSession();
     const ws = new WebSocket(streamUrl());
     ws.binaryType = "arraybuffer";
     let began = false;
     let failure = null;
     ws.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      demo.messages.push(message);
-      switch (message.type) {
-        case "session.begin":
+      handleMessage(
+        JSON.parse(event.data),
+        () => {
           began = true;
-          demo.sessionId = message.session_id;
-          ui.meta.textContent = `Session ${message.session_id}`;
           resolve(ws);
-          break;
-        case "transcript.partial":
-          if (firstPartialAt === null) firstPartialAt = performance.now();
-          demo.partial = message.text;
-          renderTranscript();
-          break;
-        case "transcript.final":
-          if (message.text) {
-            demo.finals.push(message.text);
-            recordLatency(message);
-          }
-          firstPartialAt = null;
-          demo.partial = "";
-          renderTranscript();
-          break;
-        case "session.end":
-          ui.meta.textContent =
-            `Session ${message.session_id}: ${message.audio_seconds.toFixed(1)} s of audio, ` +
-            `${message.finals} final${message.finals === 1 ? "" : "s"}.`;
-          break;
-        case "warning":
-          console.warn("server warning", message.code, message.message);
-          break;
-        case "error":
-          failure = message;
-          // Backend errors carry only a generic sentence (the detail stays in the server
-          // log); other codes say what was wrong with the request, worth showing.
-          showError(
-            message.code.startsWith("backend_")
-              ? ERROR_TEXT[message.code]
-              : `${ERROR_TEXT[message.code] || "Error."} (${message.message})`,
-          );
-          break;
-      }
+        },
+        (message) => (failure = message),
+      );
     };
     ws.onclose = (event) => {
-      demo.closeCode = event.code;
-      stopCapture();
-      stopFile();
-      socket = null;
-      if (failure || event.code !== 1000) {
-        if (!failure) showError(CLOSE_TEXT[event.code] || `Connection closed (${event.code}).`);
-        setState("error", `Disconnected (code ${event.code}).`);
-      } else {
-        setState("closed", "Finished. Every final transcript was received.");
-      }
+      ended(event.code, failure);
       if (!began) reject(new Error(failure ? failure.code : `closed ${event.code}`));
     };
     ws.onerror = () => {
@@ -211,7 +338,7 @@ function connect() {
 }
 
 function send(data) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!socket || !(socket.readyState === WebSocket.OPEN || socket.readyState === "open")) return;
   socket.send(data);
   if (typeof data !== "string") {
     const seconds = (sent.length ? sent[sent.length - 1][0] : 0) + data.byteLength / 2 / TARGET_RATE;
@@ -237,6 +364,18 @@ async function startMicrophone() {
         ? "Microphone access was denied. Allow it in the browser to transcribe speech."
         : `No microphone could be opened (${err.name}).`,
     );
+    return;
+  }
+  if (ui.transport.value === "webrtc") {
+    try {
+      await connectWebRtc(stream);
+    } catch {
+      stream.getTracks().forEach((t) => t.stop());
+      return;
+    }
+    // The browser encodes and sends the track itself; nothing to capture here.
+    capture = { context: null, stream, node: null, source: null };
+    setState("streaming", "Listening (microphone over WebRTC: Opus, echo cancellation, noise suppression).");
     return;
   }
   try {
@@ -265,12 +404,19 @@ function stopCapture() {
   const { context, stream, node, source } = capture;
   capture = null;
   stream.getTracks().forEach((t) => t.stop());
+  if (context === null) return; // WebRTC: the track was the whole capture
   source.disconnect();
   node.disconnect();
   context.close();
 }
 
 async function stopMicrophone() {
+  if (capture && capture.node === null) {
+    // WebRTC: the track goes on until the session ends (stopping it first would leave the
+    // server a silent peer); the server's finals of the audio so far follow 'end'.
+    finish();
+    return;
+  }
   if (capture) {
     const { node } = capture;
     // Ask the worklet for its last partial chunk before ending the stream.
@@ -351,7 +497,7 @@ function stopFile() {
 
 function finish() {
   stopFile();
-  if (socket && socket.readyState === WebSocket.OPEN) {
+  if (socket && (socket.readyState === WebSocket.OPEN || socket.readyState === "open")) {
     send(JSON.stringify({ type: "end" }));
     setState("finishing", "Finishing: waiting for the last final transcript…");
   }

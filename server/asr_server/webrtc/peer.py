@@ -72,6 +72,7 @@ class WebRtcPeer:
         pc: The peer connection, its remote description set.
         session_id: The session's id (also in the resource's URL).
         query: The offer's query string, parsed with ``parse_qs``.
+        owner: Who the session's recording belongs to (``owner_of`` its API key).
         log: The session's logger.
     """
 
@@ -83,6 +84,7 @@ class WebRtcPeer:
         *,
         session_id: str,
         query: Mapping[str, Sequence[str]],
+        owner: str,
         log: ContextAdapter,
     ) -> None:
         self._gw = gw
@@ -90,6 +92,7 @@ class WebRtcPeer:
         self.pc = pc
         self.session_id = session_id
         self._query = query
+        self._owner = owner
         self._log = log
         self._channel: RTCDataChannel | None = None
         self._track: MediaStreamTrack | None = None
@@ -192,8 +195,10 @@ class WebRtcPeer:
             now=asyncio.get_running_loop().time(),
             query=self._query,
             require_config=settings.require_config,
+            recording=settings.recording,
         )
         connection = ContractConnection(transport, session, gw, self._log, interface=INTERFACE)
+        connection.owner = self._owner
         connection.trace = gw.tracing.session(session.session_id)
         self._connection = connection
         self._log.info("opened over WebRTC")

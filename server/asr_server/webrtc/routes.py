@@ -35,7 +35,7 @@ from asr.logs import ContextAdapter
 
 from ..protocol import config_from_query
 from ..settings import IceServer
-from ..state import Gateway, client_address
+from ..state import Gateway, client_address, owner_of
 from .metrics import INTERFACE, WebRtcMetrics
 from .peer import WebRtcPeer, host_addresses
 from .session import audio_format_problem
@@ -125,8 +125,9 @@ class WebRtcPeers:
 
     # -- steps ------------------------------------------------------------------------
 
-    def _check_client(self, request: Request) -> dict[str, list[str]]:
-        """Origin and credentials, as the WebSocket checks them; the parsed query."""
+    def _check_client(self, request: Request) -> tuple[dict[str, list[str]], str]:
+        """Origin and credentials, as the WebSocket checks them; the parsed query and the
+        session's owner."""
         gw, settings = self.gw, self.gw.settings
         origin = request.headers.get("origin")
         if (
@@ -158,7 +159,7 @@ class WebRtcPeers:
             raise _refused(
                 401, ErrorCode.UNAUTHORIZED, decision.refusal, **{"www-authenticate": "Bearer"}
             )
-        return query
+        return query, owner_of(decision.key_id)
 
     async def _read_offer(self, request: Request) -> tuple[str, bool]:
         """The offer's SDP and whether it came as ``application/sdp`` (WHIP)."""
@@ -190,7 +191,7 @@ class WebRtcPeers:
 
     async def _offer(self, request: Request) -> Response:
         gw = self.gw
-        query = self._check_client(request)
+        query, owner = self._check_client(request)
         try:
             config_from_query(query)
             single = {k: v[0] for k, v in query.items() if len(v) == 1}
@@ -207,7 +208,9 @@ class WebRtcPeers:
         log = ContextAdapter(logger, {"session_id": session_id})
         pc = RTCPeerConnection(ice_configuration(gw.settings.ice_servers))
         self.metrics.peers.inc()
-        peer = WebRtcPeer(gw, self.metrics, pc, session_id=session_id, query=query, log=log)
+        peer = WebRtcPeer(
+            gw, self.metrics, pc, session_id=session_id, query=query, owner=owner, log=log
+        )
         # Held from here, with no await since the refusal check: concurrent offers cannot
         # pass the limit together.
         hold = contextlib.ExitStack()
