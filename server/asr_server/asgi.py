@@ -30,6 +30,7 @@ from asr.logs import RedactingFilter
 from . import routes_http, webrtc, ws_contract
 from .responses import SECURITY_HEADERS, not_found
 from .routes_realtime import router as realtime_router
+from .routes_rest import router as rest_router
 from .routes_sessions import router as sessions_router
 from .state import Gateway
 
@@ -61,6 +62,7 @@ def build_app(gateway: Gateway) -> FastAPI:
     app.include_router(ws_contract.router)
     app.include_router(webrtc.router_for(gateway))
     app.include_router(realtime_router)
+    app.include_router(rest_router)
     app.include_router(sessions_router)
     app.add_exception_handler(HTTPException, _http_error)
     static = gateway.settings.static_dir

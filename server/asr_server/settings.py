@@ -17,8 +17,15 @@ from .connection_guard import ConnectionBounds
 from .limits import Limits
 from .recordings.policy import RecordingPolicy
 from .recordings.settings import RecordingSettings
+from .transcriptions import TranscriptionConfig, UploadLimits
 
-__all__ = ["IceServer", "ServerSettings", "WebRtcSettings", "default_static_dir"]
+__all__ = [
+    "IceServer",
+    "ServerSettings",
+    "TranscriptionSettings",
+    "WebRtcSettings",
+    "default_static_dir",
+]
 
 
 def default_static_dir() -> Path | None:
@@ -34,6 +41,25 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+class TranscriptionSettings(BaseModel):
+    """``POST /v1/audio/transcriptions``: what an upload may hold and how its fields map
+    to Riva (``ASR_SERVER_TRANSCRIPTIONS__LIMITS__MAX_BYTES=...``).
+
+    Attributes:
+        limits: Upload size, recording length and the length of the pieces sent to one
+            Riva ``Recognize`` call.
+        config: Public model names -> Riva models, the default language, keywords.
+        recognize_timeout: Deadline in seconds of one ``Recognize`` call (a piece of up to
+            ``limits.chunk_seconds``); ``None`` uses ``RIVA_TIMEOUT``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limits: UploadLimits = UploadLimits()
+    config: TranscriptionConfig = TranscriptionConfig()
+    recognize_timeout: float | None = Field(default=60.0, gt=0)
 
 
 class IceServer(BaseModel):
@@ -108,6 +134,7 @@ class ServerSettings(BaseSettings):
             handshake (see :mod:`asr_server.connection_guard`).
         keepalive_seconds: Interval of the server's WebSocket pings, and how long a pong
             may take: a client that answers none for that long is closed with 1011.
+        transcriptions: ``POST /v1/audio/transcriptions`` (:class:`TranscriptionSettings`).
         ice_servers: STUN and TURN servers of WebRTC peers (``ASR_SERVER_ICE_SERVERS``, a
             JSON list of ``RTCIceServer``); empty gathers host candidates only, which
             reach clients on the same network (see docs/runbook.md for NAT and TURN).
@@ -145,6 +172,7 @@ class ServerSettings(BaseSettings):
     close_timeout: float = Field(default=5.0, gt=0)
     keepalive_seconds: float = Field(default=20.0, gt=0)
     connections: ConnectionBounds = ConnectionBounds()
+    transcriptions: TranscriptionSettings = TranscriptionSettings()
     ice_servers: tuple[IceServer, ...] = ()
     webrtc: WebRtcSettings = WebRtcSettings()
     recording: RecordingPolicy = RecordingPolicy.OFF
