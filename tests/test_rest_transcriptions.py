@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from asr.wer import word_error_rate
 from asr_server.app import GatewayServer
-from asr_server.routes_rest import TranscriptionBody, VerboseTranscriptionBody
+from asr_server.transcriptions.openapi import TranscriptionBody, VerboseTranscriptionBody
 
 from .conftest import ServerThread, load_set, scaled
 from .helpers import API_KEY, JFK, SECRET, closed_port, gateway

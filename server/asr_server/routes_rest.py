@@ -26,9 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
@@ -50,12 +48,10 @@ from .auth import Decision, bearer, matching_key
 from .protocol import GOING_AWAY, error_code_for
 from .state import Gateway, GatewayDep, client_address
 from .transcriptions import (
-    MEDIA_TYPES,
     AudioTooLongError,
     InvalidRequestError,
     NotAudioError,
     PcmChunk,
-    ResponseFormat,
     TranscriptionError,
     UnsupportedMediaTypeError,
     UploadTooLargeError,
@@ -65,19 +61,13 @@ from .transcriptions import (
     render,
     transcribe_chunks,
 )
+from .transcriptions.multipart import FORM_BYTES, StreamingForm
+from .transcriptions.openapi import REQUEST_BODY, RESPONSES
 
 __all__ = [
-    "FORM_BYTES",
     "INTERFACE",
-    "OpenAIError",
-    "OpenAIErrorBody",
     "RestRequest",
     "TRANSCRIPTIONS_PATH",
-    "TranscriptionBody",
-    "TranscriptionSegment",
-    "TranscriptionUsage",
-    "TranscriptionWord",
-    "VerboseTranscriptionBody",
     "create_transcription",
     "router",
 ]
@@ -86,102 +76,8 @@ TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 INTERFACE = "rest"
 """This route's ``interface`` label in the gateway's metrics."""
 
-FORM_BYTES = 64 * 1024
-"""What the fields and part headers together may add to the file's ``max_bytes``."""
-
 logger = logging.getLogger("asr.server")
 router = APIRouter()
-
-
-class TranscriptionUsage(BaseModel):
-    type: str = "duration"
-    seconds: int
-
-
-class TranscriptionBody(BaseModel):
-    """``response_format=json``."""
-
-    text: str
-    usage: TranscriptionUsage
-
-
-class TranscriptionSegment(BaseModel):
-    id: int
-    seek: int
-    start: float
-    end: float
-    text: str
-    tokens: list[int]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-
-
-class TranscriptionWord(BaseModel):
-    word: str
-    start: float
-    end: float
-
-
-class VerboseTranscriptionBody(BaseModel):
-    """``response_format=verbose_json``; ``segments``/``words`` as the granularities ask."""
-
-    task: str
-    language: str
-    duration: float
-    text: str
-    segments: list[TranscriptionSegment] | None = None
-    words: list[TranscriptionWord] | None = None
-    usage: TranscriptionUsage
-
-
-class OpenAIError(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class OpenAIErrorBody(BaseModel):
-    error: OpenAIError
-
-
-def _array(*values: str) -> dict[str, Any]:
-    return {"type": "array", "items": {"type": "string", **({"enum": values} if values else {})}}
-
-
-_FORM = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {
-        "file": {"type": "string", "format": "binary", "description": "WAV, FLAC, Ogg, MP3"},
-        "model": {"type": "string", "description": "whisper-1 or a Riva model; or language"},
-        "language": {"type": "string", "description": "ISO-639-1 (en) or BCP-47 (en-US)"},
-        "response_format": {"type": "string", "enum": [f.value for f in ResponseFormat]},
-        "temperature": {"type": "number", "enum": [0]},
-        "timestamp_granularities[]": _array("word", "segment"),
-        "keywords[]": _array(),
-        "prompt": {"type": "string", "description": "must be empty"},
-        "stream": {"type": "boolean", "enum": [False]},
-        "chunking_strategy": {"type": "string", "enum": ["auto"]},
-    },
-}
-_ERROR = {"model": OpenAIErrorBody}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": TranscriptionBody | VerboseTranscriptionBody,
-        "content": {t.split(";")[0]: {"schema": {"type": "string"}} for t in MEDIA_TYPES.values()}
-        | {"application/json": {}},
-        "description": "json, verbose_json, or text/srt/vtt as their media types",
-    },
-    400: _ERROR | {"description": "A bad field, not audio, or too long a recording"},
-    401: _ERROR | {"description": "No API key or token, or a wrong one"},
-    413: _ERROR | {"description": "A file larger than the configured limit"},
-    415: _ERROR | {"description": "Audio in a container not decoded here (MP4, WebM)"},
-    429: _ERROR | {"description": "At the session limit, or too many failed credentials"},
-    503: _ERROR | {"description": "Riva unavailable, or its capacity reached"},
-}
 
 
 def _error(status: int, message: str, code: str, **headers: str) -> JSONResponse:
@@ -224,89 +120,6 @@ class RestRequest:
             self.deadline.reschedule(asyncio.get_running_loop().time() + timeout)
 
 
-class _Form:
-    """The multipart body as it arrives: text fields collected, the file's bytes yielded."""
-
-    def __init__(self, request: Request, boundary: bytes, max_bytes: int) -> None:
-        self.fields: list[tuple[str, str]] = []
-        self._body = request.stream()
-        self._bound, self._received, self._field_bytes = max_bytes + FORM_BYTES, 0, 0
-        self._events: list[tuple[str, bytes]] = []
-        self._header = [bytearray(), bytearray()]
-        self._disposition = b""
-        self._part: tuple[str, bool] | None = None  # (name, is a file) of the current part
-        self._files, self._value = 0, bytearray()
-
-        def add(kind: str) -> Any:
-            return lambda data, start, end: self._events.append((kind, data[start:end]))
-
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_header_field": lambda d, s, e: self._header[0].extend(d[s:e]),
-                "on_header_value": lambda d, s, e: self._header[1].extend(d[s:e]),
-                "on_header_end": self._header_end,
-                "on_headers_finished": lambda: self._events.append(("part", self._disposition)),
-                "on_part_data": add("data"),
-                "on_part_end": lambda: self._events.append(("end", b"")),
-            },
-        )
-
-    def _header_end(self) -> None:
-        if bytes(self._header[0]).lower() == b"content-disposition":
-            self._disposition = bytes(self._header[1])
-        self._header = [bytearray(), bytearray()]
-
-    async def _next(self) -> tuple[str, bytes] | None:
-        while not self._events:
-            chunk = await anext(self._body, None)
-            if chunk is None:
-                if self._parser.state != MultipartState.END:
-                    raise InvalidRequestError("the multipart body ends before its last part")
-                return None
-            self._received += len(chunk)
-            if self._received > self._bound:
-                raise UploadTooLargeError(f"the request is larger than {self._bound} bytes")
-            try:
-                self._parser.write(chunk)
-            except MultipartParseError as exc:
-                raise InvalidRequestError(f"the body is not multipart/form-data: {exc}") from exc
-        return self._events.pop(0)
-
-    async def until_file(self) -> bool:
-        """Collect fields up to the file part's start; whether there is one."""
-        while (event := await self._next()) is not None:
-            kind, data = event
-            if kind == "part":
-                _, options = parse_options_header(data)
-                name = options.get(b"name", b"").decode(errors="replace")
-                self._part = (name, b"filename" in options or name == "file")
-                if self._part[1]:
-                    self._files += 1
-                    if name != "file" or self._files > 1:
-                        raise InvalidRequestError("send one file, as the 'file' field")
-                    return True
-            elif kind == "data" and self._part and not self._part[1]:
-                self._field_bytes += len(data)
-                if self._field_bytes > FORM_BYTES:
-                    raise InvalidRequestError(f"the fields hold more than {FORM_BYTES} bytes")
-                self._value += data
-            elif kind == "end" and self._part and not self._part[1]:
-                self.fields.append((self._part[0], self._value.decode(errors="replace")))
-                self._value = bytearray()
-        return False
-
-    async def file(self) -> AsyncIterator[bytes]:
-        """The file part's bytes (after :meth:`until_file`)."""
-        while (event := await self._next()) is not None and event[0] == "data":
-            yield event[1]
-
-    async def rest(self) -> None:
-        """Read the body to its end: the fields after the file (the file's tail skipped)."""
-        if await self.until_file():
-            raise InvalidRequestError("send one file, as the 'file' field")
-
-
 def _authorize(request: Request, gw: Gateway) -> Decision:
     header, tokens = request.headers.get("authorization"), request.query_params.getlist("token")
     offered = bearer(header)
@@ -318,7 +131,7 @@ def _authorize(request: Request, gw: Gateway) -> Decision:
     )
 
 
-async def _spool(form: _Form, spool: Any) -> AsyncIterator[bytes]:
+async def _spool(form: StreamingForm, spool: Any) -> AsyncIterator[bytes]:
     """Read the file into ``spool`` and the fields after it; then replay the file."""
     async for data in form.file():  # bounded by the body's limit
         spool.write(data)
@@ -340,7 +153,7 @@ async def _transcribe(request: Request, gw: Gateway, slot: RestRequest) -> Respo
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limits.max_bytes + FORM_BYTES:
         raise UploadTooLargeError(f"the file is larger than the {limits.max_bytes} bytes accepted")
-    form = _Form(request, options[b"boundary"], limits.max_bytes)
+    form = StreamingForm(request.stream(), options[b"boundary"], limits.max_bytes)
     if not await form.until_file():
         raise InvalidRequestError("the 'file' field is required", param="file")
     interface = gw.metrics.interface(INTERFACE)
@@ -402,9 +215,12 @@ async def _run(request: Request, gw: Gateway, slot: RestRequest, log: Any) -> tu
 @router.post(
     TRANSCRIPTIONS_PATH,
     response_class=Response,
-    responses=_RESPONSES,
+    responses=RESPONSES,
     openapi_extra={
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": REQUEST_BODY}},
+        }
     },
     summary="Transcribe an audio file (OpenAI's and NIM's REST API)",
     tags=["transcription"],
