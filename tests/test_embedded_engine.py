@@ -127,6 +127,17 @@ def test_a_misheard_previous_final_never_costs_the_utterance(
         assert "ask what you can do for your country" in normalize(text), text
 
 
+def test_the_pause_after_the_last_word_is_not_filled_with_thank_you(
+    engine: WhisperEngine, jfk: np.ndarray
+) -> None:
+    # After the session's finals as prompt, Whisper closed JFK's tail with "Thank you."
+    # (a 0.14 s segment it rated 0.75 likely no speech).
+    tail = jfk[6 * 16_000 : int(10.64 * 16_000)]
+    previous = "And so my fellow Americans ask not like you are coming."
+    text = engine.transcribe(tail, punctuate=True, previous_text=previous).text
+    assert normalize(text).endswith("ask what you can do for your country"), text
+
+
 def test_prompt_text() -> None:
     assert boost_sentence(["nvidia", "Kubernetes", "GPU", " "]) == "Nvidia, Kubernetes, GPU."
     assert prompt_text([], None, None) is None

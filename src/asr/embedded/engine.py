@@ -265,10 +265,13 @@ class WhisperEngine:
         words: list[WordTiming] = []
         logprob_sum = 0.0
         token_count = 0
-        for segment in decoded:
-            if (
-                segment.no_speech_prob > self.no_speech_threshold
-                and segment.avg_logprob < self.log_prob_threshold
+        for index, segment in enumerate(decoded):
+            if segment.no_speech_prob > self.no_speech_threshold and (
+                segment.avg_logprob < self.log_prob_threshold
+                # A short segment after speech that Whisper itself doubts is speech: the
+                # pause after the last word, filled with "Thank you." (JFK's tail after the
+                # session's finals as prompt: no-speech 0.75, mean log-probability -0.98).
+                or (index > 0 and segment.end - segment.start < _TAIL_SECONDS)
             ):
                 continue  # silence or noise that Whisper tends to fill with "Thank you."
             text = segment.text.strip()
@@ -287,6 +290,11 @@ class WhisperEngine:
         text = " ".join(texts)
         confidence = min(1.0, math.exp(logprob_sum / token_count) if token_count else 0.0)
         return Transcription(text, confidence, tuple(words), (Hypothesis(text, confidence),))
+
+
+_TAIL_SECONDS = 1.0
+"""A segment after the first that lasts less than this and that Whisper rates as likely no
+speech is dropped whatever its log-probability."""
 
 
 def _draft_tokens(samples: int) -> int:
