@@ -1,14 +1,31 @@
-"""Measure the embedded Riva-compatible server: real-time factor, latencies, decode times.
+"""Latency, CPU and WER of the embedded Riva server at real-time pacing, one build or two A/B.
 
-Usage: python scripts/bench_embedded.py [--clips 12] [--gap 1.5] [--beam 1]
+Usage::
 
-Starts an EmbeddedServer on a free port in this process, streams LJSpeech clips joined by
-silence at real time (100 ms chunks) with interim results every second, and prints:
+    python scripts/bench_embedded.py --speech DIR [--a TREE] [--b TREE] [--streams 1,4]
+        [--clips N] [--sets librispeech_mini,ljspeech32]
 
-* compute real-time factor: seconds the decode pool was busy / seconds of audio;
-* time to first partial, from the start of the stream (speech starts at ~0.1 s);
-* final latency: arrival of each final minus the moment its last word's audio was sent;
-* whole-clip decode time of the engine (greedy and beam 5), and WER of the stream.
+Each build is ``python -m asr riva-local --port 0`` in its own process, with ``PYTHONPATH``
+at ``TREE/src`` (default: this tree). Make a base tree with ``git worktree add /tmp/base
+<commit>``. Every clip of the speech sets (``--speech`` or ``$ASR_SPEECH_FIXTURES``) is
+streamed as a Riva client would send a microphone: 0.5 s of silence, the clip, 3 s of
+silence, in 100 ms chunks each sent when its audio has been "recorded", with interim results
+and Riva's default endpointing. At ``--streams 4`` four clips stream at once (started 0.3 s
+apart). Clips, or groups of four, alternate between the builds, A first then B first
+(ABBA), so both see the same machine load.
+
+Per build and concurrency, it prints:
+
+* first partial: arrival of the clip's first interim (or final, if none came) minus the
+  speech onset;
+* final: arrival of the clip's last final minus the end of speech;
+* CPU: the server process's CPU time (user + system, psutil) while the clip streamed,
+  including the silence after it, per second of clip audio;
+* WER of the finals per set;
+* B/A ratios of the medians and of CPU.
+
+Onset and end of speech come from an offline decode of the same clean clip: ``Recognize``
+with word time offsets on build A, first word's start and last word's end.
 """
 
 from __future__ import annotations
@@ -16,129 +33,269 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import numpy as np
+import psutil
 import riva.client.proto.riva_asr_pb2 as rasr
 import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
 import riva.client.proto.riva_audio_pb2 as raudio
 
 from asr.audio import float32_to_pcm16, read_audio
-from asr.embedded import EmbeddedServer, WhisperEngine
 from asr.evaluation.corpus import speech_fixtures
 from asr.wer import word_error_rate
 
 RATE = 16_000
+LEAD_S = 0.5
+TAIL_S = 3.0
+STAGGER_S = 0.3
+HERE = Path(__file__).resolve().parent.parent
 
 
-def load_clips(speech: Path, n: int) -> tuple[list[np.ndarray], list[str]]:
-    folder = speech / "ljspeech32"
-    rows = [json.loads(line) for line in (folder / "refs.jsonl").read_text().splitlines()][:n]
-    return [read_audio(folder / r["audio"])[0] for r in rows], [r["text"] for r in rows]
+@dataclass
+class Clip:
+    set: str
+    name: str
+    audio: np.ndarray
+    ref: str
+    onset: float = 0.0
+    """First word's start in the clip (s), from the offline decode."""
+    end: float = 0.0
+    """Last word's end in the clip (s)."""
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.size / RATE
 
 
-async def stream(port: int, pcm: bytes) -> list[tuple[float, rasr.StreamingRecognitionResult]]:
+@dataclass
+class Run:
+    """One clip streamed to one build."""
+
+    clip: Clip
+    first: float | None
+    final: float | None
+    text: str
+
+
+@dataclass
+class Tally:
+    runs: list[Run] = field(default_factory=list)
+    cpu: float = 0.0
+    audio: float = 0.0
+
+
+class Build:
+    """An ``asr riva-local`` process serving one source tree."""
+
+    def __init__(self, label: str, tree: Path, extra: list[str]) -> None:
+        self.label = label
+        self.tree = tree
+        self.extra = extra
+        env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "asr", "riva-local", "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "serving on" not in line:
+            raise SystemExit(f"{tree}: riva-local did not start: {line!r}")
+        self.address = line.split("serving on", 1)[1].strip()
+        self.ps = psutil.Process(self.proc.pid)
+
+    def cpu(self) -> float:
+        t = self.ps.cpu_times()
+        return float(t.user + t.system)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def load_sets(speech: Path, names: list[str], limit: int | None) -> list[Clip]:
+    clips = []
+    for name in names:
+        rows = [json.loads(x) for x in (speech / name / "refs.jsonl").read_text().splitlines()]
+        for r in rows[:limit]:
+            audio = read_audio(speech / name / r["audio"])[0]
+            clips.append(Clip(name, r["audio"], audio, r["text"]))
+    return clips
+
+
+async def word_bounds(address: str, clip: Clip) -> None:
+    """Speech onset and end of ``clip`` from an offline decode with word times."""
+    config = rasr.RecognitionConfig(
+        language_code="en-US",
+        encoding=raudio.LINEAR_PCM,
+        sample_rate_hertz=RATE,
+        enable_word_time_offsets=True,
+    )
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = rasr_grpc.RivaSpeechRecognitionStub(channel)
+        response = await stub.Recognize(
+            rasr.RecognizeRequest(config=config, audio=float32_to_pcm16(clip.audio))
+        )
+    words = [w for r in response.results for w in r.alternatives[0].words]
+    if not words:
+        raise SystemExit(f"{clip.name}: the offline decode found no words")
+    clip.onset = words[0].start_time / 1000
+    clip.end = words[-1].end_time / 1000
+
+
+async def stream(address: str, clip: Clip, chunk_ms: int) -> Run:
     config = rasr.StreamingRecognitionConfig(
         config=rasr.RecognitionConfig(
             language_code="en-US",
             encoding=raudio.LINEAR_PCM,
             sample_rate_hertz=RATE,
-            enable_word_time_offsets=True,
+            enable_automatic_punctuation=True,
         ),
         interim_results=True,
     )
-    chunk = RATE // 10 * 2
+    silence = np.zeros(int(LEAD_S * RATE), np.float32)
+    tail = np.zeros(int(TAIL_S * RATE), np.float32)
+    pcm = float32_to_pcm16(np.concatenate([silence, clip.audio, tail]))
+    step = RATE * chunk_ms // 1000 * 2
     start = time.monotonic()
 
-    async def requests():  # type: ignore[no-untyped-def]
+    async def requests() -> AsyncIterator[rasr.StreamingRecognizeRequest]:
         yield rasr.StreamingRecognizeRequest(streaming_config=config)
-        for i, offset in enumerate(range(0, len(pcm), chunk)):
-            delay = start + i * 0.1 - time.monotonic()
+        for i, offset in enumerate(range(0, len(pcm), step)):
+            # A chunk leaves once all of its audio has been "recorded".
+            delay = start + (i + 1) * chunk_ms / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            yield rasr.StreamingRecognizeRequest(audio_content=pcm[offset : offset + chunk])
+            yield rasr.StreamingRecognizeRequest(audio_content=pcm[offset : offset + step])
 
-    out = []
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    first = final = None
+    finals = []
+    async with grpc.aio.insecure_channel(address) as channel:
         stub = rasr_grpc.RivaSpeechRecognitionStub(channel)
         async for response in stub.StreamingRecognize(requests()):
-            now = time.monotonic() - start
-            out += [(now, r) for r in response.results]
+            now = time.monotonic() - start - LEAD_S  # on the clip's clock
+            for r in response.results:
+                if not r.alternatives or not r.alternatives[0].transcript.strip():
+                    continue
+                if first is None:
+                    first = now - clip.onset
+                if r.is_final:
+                    final = now - clip.end
+                    finals.append(r.alternatives[0].transcript)
+    return Run(clip, first, final, " ".join(finals))
+
+
+async def group(build: Build, clips: list[Clip], chunk_ms: int, tally: Tally) -> None:
+    async def staggered(i: int, clip: Clip) -> Run:
+        await asyncio.sleep(i * STAGGER_S)
+        return await stream(build.address, clip, chunk_ms)
+
+    cpu = build.cpu()
+    runs = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(clips)))
+    tally.cpu += build.cpu() - cpu
+    tally.audio += sum(c.seconds for c in clips)
+    tally.runs += runs
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(tally: Tally, sets: list[str]) -> dict[str, float]:
+    firsts = [r.first for r in tally.runs if r.first is not None]
+    finals = [r.final for r in tally.runs if r.final is not None]
+    out = {
+        "first p50": statistics.median(firsts),
+        "first p95": pct(firsts, 0.95),
+        "final p50": statistics.median(finals),
+        "final p95": pct(finals, 0.95),
+        "cpu/audio": tally.cpu / tally.audio,
+        "missing finals": float(len(tally.runs) - len(finals)),
+    }
+    for name in sets:
+        runs = [r for r in tally.runs if r.clip.set == name]
+        if runs:
+            out[f"WER {name}"] = 100 * word_error_rate(
+                [r.clip.ref for r in runs], [r.text for r in runs]
+            )
     return out
+
+
+def report(streams: int, results: dict[str, Tally], sets: list[str]) -> None:
+    rows = {label: summary(t, sets) for label, t in results.items()}
+    labels = list(rows)
+    print(f"\n{streams} concurrent stream(s), {len(next(iter(results.values())).runs)} clips")
+    header = f"  {'':22}" + "".join(f"{label:>10}" for label in labels)
+    if len(labels) == 2:
+        header += f"{'B/A':>8}"
+    print(header)
+    for key in rows[labels[0]]:
+        line = f"  {key:22}" + "".join(f"{rows[label][key]:10.3f}" for label in labels)
+        if len(labels) == 2:
+            a, b = rows[labels[0]][key], rows[labels[1]][key]
+            line += f"{b / a:8.2f}" if a and not key.startswith(("WER", "missing")) else ""
+            if key.startswith("WER"):
+                line += f"{b - a:+8.2f}"
+        print(line)
+    print("  (latencies in s, CPU in CPU-s per s of clip audio, WER in %, B-A for WER)")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")
-    parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--speech", type=Path, help="folder of speech sets (ASR_SPEECH_FIXTURES)")
+    parser.add_argument("--a", type=Path, default=HERE, help="source tree of build A")
+    parser.add_argument("--b", type=Path, help="source tree of build B (A/B when given)")
+    parser.add_argument("--streams", default="1,4", help="concurrency levels, e.g. 1,4")
+    parser.add_argument("--sets", default="librispeech_mini,ljspeech32")
+    parser.add_argument("--clips", type=int, help="at most this many clips per set")
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    for name in ("a", "b"):
+        parser.add_argument(
+            f"--{name}-args",
+            default="",
+            help=f"extra riva-local flags of build {name.upper()}, e.g. '--max-streams 4'",
+        )
     args = parser.parse_args()
     try:
         speech = speech_fixtures(args.speech)
     except FileNotFoundError as exc:
         parser.error(str(exc))
-
-    t = time.perf_counter()
-    engine = WhisperEngine(beam_size=args.beam)
-    print(f"engine load (cached model, verified hash): {time.perf_counter() - t:.2f} s")
-    jfk = read_audio(speech / "jfk" / "jfk.wav")[0]
-    engine.transcribe(jfk[:RATE])  # warm-up
-    for beam in (1, 5):
-        e = WhisperEngine(beam_size=beam)
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            e.transcribe(jfk)
-            times.append(time.perf_counter() - t)
-        print(
-            f"whole-clip decode of jfk.wav (11 s), beam {beam}: "
-            f"median {statistics.median(times):.2f} s"
-        )
-    t = time.perf_counter()
-    engine.transcribe(jfk[: 2 * RATE], draft=True)
-    print(f"draft (partial) decode of 2 s: {time.perf_counter() - t:.2f} s")
-
-    clips, refs = load_clips(speech, args.clips)
-    gap = np.zeros(int(args.gap * RATE), np.float32)
-    audio = np.concatenate([gap[: RATE // 10]] + [x for c in clips for x in (c, gap)])
-    seconds = audio.size / RATE
-    async with EmbeddedServer(port=0, engine=engine) as server:
-        before = server.decode_stats
-        results = await stream(server.port, float32_to_pcm16(audio))
-        stats = server.decode_stats
-        busy = server.decode_busy_seconds
-    finals = [(t, r) for t, r in results if r.is_final]
-    partials = [(t, r) for t, r in results if not r.is_final]
-    latencies = []
-    for t, r in finals:
-        words = r.alternatives[0].words
-        if words:
-            latencies.append(t - words[-1].end_time / 1000)
-    hyp = " ".join(r.alternatives[0].transcript for _, r in finals)
-    print(
-        f"stream: {seconds:.1f} s of audio ({len(clips)} LJSpeech clips, {args.gap} s gaps), "
-        f"sent at real time"
-    )
-    ran, dropped = stats["ran"] - before["ran"], stats["dropped"] - before["dropped"]
-    print(
-        f"  finals {len(finals)}, partials {len(partials)}; decodes run {ran}, "
-        f"dropped as stale {dropped}"
-    )
-    print(f"  compute real-time factor: {busy / seconds:.3f} (decode pool busy {busy:.1f} s)")
-    if partials:
-        print(f"  time to first partial: {partials[0][0]:.2f} s after stream start")
-    if latencies:
-        print(
-            f"  final latency after last word: median {statistics.median(latencies):.2f} s, "
-            f"max {max(latencies):.2f} s, min {min(latencies):.2f} s"
-        )
-    print(f"  WER of the stream: {word_error_rate([' '.join(refs)], [hyp]):.3%}")
+    sets = args.sets.split(",")
+    clips = load_sets(speech, sets, args.clips)
+    builds = [Build("A", args.a.resolve(), args.a_args.split())]
+    if args.b is not None:
+        builds.append(Build("B", args.b.resolve(), args.b_args.split()))
+    try:
+        for b in builds:
+            print(f"build {b.label}: {b.tree} {' '.join(b.extra)} at {b.address}")
+        for clip in clips:
+            await word_bounds(builds[0].address, clip)
+        total = sum(c.seconds for c in clips)
+        print(f"{len(clips)} clips, {total:.0f} s of audio; onsets/ends from build A offline")
+        for n in (int(x) for x in args.streams.split(",")):
+            results = {b.label: Tally() for b in builds}
+            groups = [clips[i : i + n] for i in range(0, len(clips), n)]
+            for k, g in enumerate(groups):
+                order = builds if k % 2 == 0 else builds[::-1]
+                for b in order:
+                    await group(b, g, args.chunk_ms, results[b.label])
+            report(n, results, sets)
+    finally:
+        for b in builds:
+            b.close()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    asyncio.run(main())
