@@ -17,10 +17,14 @@ close_code,by}``                                     whether the server or clien
 {interface}``                                        arrival of the audio it covers to sending
 ``asr_gateway_final_latency_seconds{interface}``     final: from the arrival of the audio at
                                                      its end to sending
+``asr_gateway_queued_sessions{interface}``           sessions waiting in the admission queue
+``asr_gateway_queue_wait_seconds{interface,          time a session waited in the queue, by
+outcome}``                                           how it left it (:data:`QUEUE_OUTCOMES`)
 ===================================================  =======================================
 
 ``interface`` is the way the client came in: ``websocket`` (the project's own contract),
-``realtime`` (NVIDIA NIM's realtime API) or ``rest`` (file transcription). Every
+``realtime`` (NVIDIA NIM's realtime API), ``rest`` (file transcription) or ``webrtc`` (the
+own contract over a WebRTC data channel, audio over Opus). Every
 interface's series exist from the start, at zero, so rates over them are defined.
 """
 
@@ -37,10 +41,17 @@ from prometheus_client import (
 
 from asr.metrics import LATENCY_BUCKETS, RivaMetrics
 
-__all__ = ["CONTENT_TYPE", "GatewayMetrics", "INTERFACES", "InterfaceMetrics"]
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "INTERFACES", "InterfaceMetrics", "QUEUE_OUTCOMES"]
 
-INTERFACES = ("websocket", "realtime", "rest")
+INTERFACES = ("websocket", "realtime", "rest", "webrtc")
 """The gateway's client interfaces, the values of the ``interface`` label."""
+
+QUEUE_OUTCOMES = ("admitted", "timed_out", "left", "shutdown")
+"""How a session leaves the admission queue: it got a place, waited
+``queue_timeout_seconds`` in vain, its client went away, or the server shut down."""
+
+QUEUE_WAIT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+"""Seconds in the admission queue (``queue_timeout_seconds`` is 30 by default)."""
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """Content type of the text exposition format."""
@@ -103,6 +114,19 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.queued_sessions = Gauge(
+            "asr_gateway_queued_sessions",
+            "Sessions waiting in the admission queue for a place",
+            by_interface,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "asr_gateway_queue_wait_seconds",
+            "Time a session waited in the admission queue, by how it left it",
+            ["interface", "outcome"],
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=self.registry,
+        )
         self.interfaces = {name: InterfaceMetrics(self, name) for name in INTERFACES}
 
     def interface(self, name: str) -> InterfaceMetrics:
@@ -125,6 +149,11 @@ class InterfaceMetrics:
         self.audio_seconds = metrics.audio_seconds.labels(interface=name)
         self.first_partial_latency = metrics.first_partial_latency.labels(interface=name)
         self.final_latency = metrics.final_latency.labels(interface=name)
+        self.queued_sessions = metrics.queued_sessions.labels(interface=name)
+        self.queue_wait = {
+            outcome: metrics.queue_wait.labels(interface=name, outcome=outcome)
+            for outcome in QUEUE_OUTCOMES
+        }
 
     def session_ended(self, close_code: int | str, by: str) -> None:
         """Count a session that ended with ``close_code``, closed by ``by`` (server/client)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from ..metrics import GatewayMetrics, InterfaceMetrics
+from ..metrics import GatewayMetrics
 
 __all__ = ["FAILURE_STAGES", "INTERFACE", "WebRtcMetrics"]
 
@@ -31,16 +31,14 @@ FAILURE_STAGES = ("ice", "dtls", "setup")
 
 
 class WebRtcMetrics:
-    """The WebRTC collectors of one gateway; also adds its ``webrtc`` interface series.
+    """The WebRTC collectors of one gateway (its sessions are in the gateway's
+    ``interface="webrtc"`` series).
 
     Args:
         metrics: The gateway's metrics, whose registry these join.
     """
 
     def __init__(self, metrics: GatewayMetrics) -> None:
-        if INTERFACE not in metrics.interfaces:
-            # Every series of the interface exists from the start, at zero.
-            metrics.interfaces[INTERFACE] = InterfaceMetrics(metrics, INTERFACE)
         self.peers = Gauge(
             "asr_gateway_webrtc_peers",
             "WebRTC peer connections open now",
