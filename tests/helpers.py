@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
@@ -33,6 +33,9 @@ from asr_server.protocol import Action, Close, Send
 from asr_server.settings import ServerSettings
 
 from .conftest import REPO, SPEECH, scaled
+
+if TYPE_CHECKING:
+    from asr.dynamo import DynamoSettings
 
 JFK = SPEECH / "jfk" / "jfk.wav"
 JFK_TEXT = (
@@ -58,8 +61,11 @@ async def gateway(
     *,
     cert: tuple[Path, Path] | None = None,
     riva: dict[str, Any] | None = None,
+    dynamo: DynamoSettings | None = None,
     **settings: Any,
 ) -> AsyncIterator[GatewayServer]:
+    """The gateway on 127.0.0.1:<port 0>; ``backend="dynamo"`` in ``settings`` with
+    ``dynamo`` recognises on Dynamo workers instead of Riva at ``riva_uri``."""
     server_settings = ServerSettings(
         host="127.0.0.1",
         port=0,
@@ -68,7 +74,7 @@ async def gateway(
         **settings,
     )
     riva_settings = RivaSettings(uri=riva_uri, **(riva or {}))
-    async with GatewayServer(server_settings, riva_settings) as server:
+    async with GatewayServer(server_settings, riva_settings, dynamo=dynamo) as server:
         yield server
 
 

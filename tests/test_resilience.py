@@ -211,8 +211,10 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
         # Back up: once /readyz sees Riva again and the breaker lets a trial call through,
         # new sessions succeed.
         riva_process.start()
-        await wait_healthy(server.client)  # SERVING half-opens the breaker at once
-        await eventually(lambda: server.client.breaker.current_state != "open")
+        riva = server.client
+        assert isinstance(riva, RivaASRClient)  # the default backend, with its breaker
+        await wait_healthy(riva)  # SERVING half-opens the breaker at once
+        await eventually(lambda: riva.breaker.current_state != "open")
         messages, code = await _session(url, PCM)
         finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
         assert code == 1000

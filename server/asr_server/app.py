@@ -21,12 +21,11 @@ import socket
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from asr.client import RivaASRClient
 from asr.logs import configure_logging
 from asr.settings import RivaSettings
 from asr.signals import stop_event
@@ -34,6 +33,7 @@ from asr.signals import stop_event
 from .admission import Admission
 from .asgi import build_app
 from .auth import Authenticator
+from .backend import open_backend
 from .capacity import BackendCapacity
 from .connection_guard import ConnectionCounter, guarded_protocols
 from .log_filters import quiet_uvicorn
@@ -44,6 +44,9 @@ from .settings import ServerSettings
 from .state import Gateway
 from .tracing import Tracing
 from .ws_contract import STREAM_PATH
+
+if TYPE_CHECKING:
+    from asr.dynamo import DynamoSettings
 
 __all__ = [
     "GatewayServer",
@@ -79,12 +82,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class GatewayServer:
-    """The gateway with its Riva client; an async context manager.
+    """The gateway with its backend's client; an async context manager.
 
     Args:
-        settings: Where to listen and what to accept; read from ``ASR_SERVER_*`` when
-            omitted.
+        settings: Where to listen and what to accept, and which backend
+            (``settings.backend``); read from ``ASR_SERVER_*`` when omitted.
         riva: How to reach Riva; read from ``RIVA_*`` when omitted.
+        dynamo: How to reach ASR workers on Dynamo, with ``backend="dynamo"``; read from
+            ``ASR_DYNAMO_*`` when omitted.
         registry: Prometheus registry for this server's metrics; a new one when omitted
             (never the global registry, so several servers can run in one process).
         tracer_provider: OpenTelemetry tracer provider used when ``settings.tracing`` is
@@ -96,13 +101,19 @@ class GatewayServer:
         settings: ServerSettings | None = None,
         riva: RivaSettings | None = None,
         *,
+        dynamo: DynamoSettings | None = None,
         registry: CollectorRegistry | None = None,
         tracer_provider: Any = None,
     ) -> None:
         self.settings = settings if settings is not None else ServerSettings()
         self.riva_settings = riva if riva is not None else RivaSettings()
         self.metrics = GatewayMetrics(registry)
-        self.client = RivaASRClient(self.riva_settings, metrics=self.metrics.riva)
+        backend = open_backend(
+            self.settings, self.riva_settings, dynamo=dynamo, metrics=self.metrics
+        )
+        self.client = backend.client
+        self.backend_label = backend.label
+        """What recognises, for people: ``Riva at host:port`` or ``Dynamo endpoint ...``."""
         self.tracing = Tracing(self.settings.tracing, tracer_provider)
         secret = self.settings.token_secret
         token_secret = (
@@ -166,7 +177,11 @@ class GatewayServer:
         return config
 
     async def start(self) -> None:
-        """Listen; :attr:`port` is known when this returns."""
+        """Listen; :attr:`port` is known when this returns.
+
+        With Dynamo this first waits up to ``ASR_DYNAMO_CONNECT_TIMEOUT`` for a worker
+        (and raises :class:`~asr.errors.DeadlineExceededError` when none appears).
+        """
         await self.client.__aenter__()
         if self.settings.recording is not RecordingPolicy.OFF:
             # Migrates the database, marks what a killed gateway left recording as
@@ -201,7 +216,7 @@ class GatewayServer:
         await admission.wait_idle(timeout + 2 * self.settings.close_timeout + 1)
 
     async def stop(self) -> None:
-        """Close every connection (1001 going away) and the Riva client."""
+        """Close every connection (1001 going away) and the backend's client."""
         if self._server is not None:
             server, self._server = self._server, None
             for listener in server.servers:

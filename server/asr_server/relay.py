@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 
-from asr.client import RivaASRClient
+from asr.backend import SpeechBackend
 from asr.events import Final, Partial, Progress
 from asr.markers import AudioItem, EndOfUtterance
 from asr.options import RecognitionOptions
@@ -87,11 +87,12 @@ class RivaRelay:
     """Feeds 16 kHz PCM16 audio to Riva and yields its results in order.
 
     Args:
-        client: The shared Riva client (one channel and breaker for the server).
+        client: The server's shared backend client (Riva's: one channel and breaker; or
+            Dynamo's, which speaks the same Riva messages to its workers).
         options: Recognition options for the session's call.
     """
 
-    def __init__(self, client: RivaASRClient, options: RecognitionOptions) -> None:
+    def __init__(self, client: SpeechBackend, options: RecognitionOptions) -> None:
         self._client = client
         self._options = options
         self._queue: asyncio.Queue[bytes | _Mark] = asyncio.Queue()

@@ -59,7 +59,8 @@ class HealthBody(BaseModel):
 
 
 class ReadyBody(BaseModel):
-    """Whether Riva answered its health check."""
+    """Whether the backend answered its health check (the value names Riva for either
+    backend, as clients have always read it)."""
 
     status: Literal["ready", "riva unavailable"]
 
@@ -89,11 +90,12 @@ async def healthz() -> HealthBody:
 @router.get(
     "/readyz",
     response_model=ReadyBody,
-    responses={503: {"model": ReadyBody, "description": "Riva does not answer"}},
+    responses={503: {"model": ReadyBody, "description": "the backend does not answer"}},
     tags=["probes"],
 )
 async def readyz(gw: GatewayDep) -> JSONResponse:
-    """Readiness: Riva answers its gRPC health check within ``readiness_timeout``."""
+    """Readiness: the backend answers its health check within ``readiness_timeout`` (Riva:
+    its gRPC health service says SERVING; Dynamo: a worker's load report says it serves)."""
     ready = await gw.client.health(timeout=gw.settings.readiness_timeout)
     body = ReadyBody(status="ready" if ready else "riva unavailable")
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,7 +1,9 @@
 """WebSocket server settings, read from ``ASR_SERVER_*`` environment variables.
 
 The only module of the server that reads the environment. Riva connection settings are
-:class:`asr.settings.RivaSettings` (``RIVA_*``). Limits nest with a double underscore:
+:class:`asr.settings.RivaSettings` (``RIVA_*``), Dynamo's are
+:class:`asr.dynamo.DynamoSettings` (``ASR_DYNAMO_*``, read only with
+``ASR_SERVER_BACKEND=dynamo``). Limits nest with a double underscore:
 ``ASR_SERVER_LIMITS__MAX_SESSIONS=32``.
 """
 
@@ -147,6 +149,10 @@ class ServerSettings(BaseSettings):
         recordings: Where recordings go, how long they stay, how enhancement jobs run
             (``ASR_SERVER_RECORDINGS__DATA_DIR``, ``..._RETENTION_DAYS``, ...; see
             :class:`asr_server.recordings.RecordingSettings`).
+        backend: What recognises (``ASR_SERVER_BACKEND``): ``riva``, Riva over gRPC as
+            ``RIVA_*`` say, or ``dynamo``, ASR workers on NVIDIA Dynamo as
+            ``ASR_DYNAMO_*`` say (:class:`asr.dynamo.DynamoSettings`; needs the
+            ``dynamo`` extra). Clients see no difference.
     """
 
     model_config = SettingsConfigDict(
@@ -177,6 +183,7 @@ class ServerSettings(BaseSettings):
     webrtc: WebRtcSettings = WebRtcSettings()
     recording: RecordingPolicy = RecordingPolicy.OFF
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    backend: Literal["riva", "dynamo"] = "riva"
 
     @field_validator("api_keys", "allowed_origins", mode="before")
     @classmethod

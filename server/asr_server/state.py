@@ -2,7 +2,8 @@
 
 A route added beside the own WebSocket contract (a REST transcription route, NVIDIA's
 realtime API) takes the :class:`Gateway` with ``Depends(gateway_of)`` and finds there the
-settings, the one Riva client, the metrics, the authenticator and the admission::
+settings, the one backend client (Riva's or Dynamo's), the metrics, the authenticator and
+the admission::
 
     @router.post("/v1/...")
     async def route(request: Request, gw: GatewayDep) -> ...:
@@ -21,7 +22,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from asr.client import RivaASRClient
+from asr.backend import SpeechBackend
 from asr.settings import RivaSettings
 
 from .admission import Admission
@@ -46,7 +47,8 @@ class Gateway:
     Attributes:
         settings: The server's settings (``ASR_SERVER_*``).
         riva_settings: How Riva is reached (``RIVA_*``).
-        client: The Riva client every session shares (open while the server runs).
+        client: The backend's client every session shares (open while the server runs):
+            Riva's or Dynamo's, as ``settings.backend`` says.
         metrics: The Prometheus collectors (``/metrics``).
         tracing: OpenTelemetry spans per session (a no-op when off).
         auth: API keys, tokens and the failure back-off, shared by all routes.
@@ -58,7 +60,7 @@ class Gateway:
 
     settings: ServerSettings
     riva_settings: RivaSettings
-    client: RivaASRClient
+    client: SpeechBackend
     metrics: GatewayMetrics
     tracing: Tracing
     auth: Authenticator

@@ -1,6 +1,7 @@
 """Streaming speech-to-text in front of NVIDIA Riva.
 
 The public surface: :class:`RivaASRClient` (asyncio) and :class:`SyncRivaASRClient`,
+:class:`SpeechBackend` (what the gateway needs of a backend, Riva's client or Dynamo's),
 typed results (:class:`Partial`, :class:`Final`), options, settings, audio helpers and
 the exception tree rooted at :class:`ASRError`.
 """
@@ -15,6 +16,7 @@ import os
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from .audio import chunk_bytes, load_pcm16, paced, read_audio, resample
+from .backend import SpeechBackend
 from .client import HealthStatus, ModelInfo, RivaASRClient
 from .errors import (
     ASRError,
@@ -67,6 +69,7 @@ __all__ = [
     "RivaASRClient",
     "RivaSettings",
     "ServerError",
+    "SpeechBackend",
     "StreamInterruptedError",
     "SyncRivaASRClient",
     "TranscriptEvent",

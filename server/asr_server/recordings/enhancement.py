@@ -25,13 +25,14 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from asr.client import ModelInfo, RivaASRClient
+from asr.backend import SpeechBackend
+from asr.client import ModelInfo
 from asr.events import Alternative, Final, Word
 from asr.options import AudioEncoding, RecognitionOptions
 
@@ -160,13 +161,18 @@ def drop_doubtful_tail(final: Final, min_confidence: float = DOUBTFUL_TAIL_CONFI
     return final.model_copy(update={"text": text, "words": kept, "alternatives": alternatives})
 
 
+@runtime_checkable
+class _ListsModels(Protocol):
+    async def list_models(self) -> list[ModelInfo]: ...
+
+
 def _read(path: Path) -> tuple[npt.NDArray[np.int16], int]:
     samples, rate = sf.read(str(path), dtype="int16", always_2d=False)
     return np.asarray(samples, dtype=np.int16), int(rate)
 
 
 async def enhance(
-    client: RivaASRClient,
+    client: SpeechBackend,
     audio_path: Path,
     *,
     piece_seconds: float = 300.0,
@@ -180,7 +186,10 @@ async def enhance(
     """
     started = time.perf_counter()
     samples, rate = await asyncio.to_thread(_read, audio_path)
-    options = enhancement_options(await client.list_models(), rate)
+    # Riva lists its models, so an offline one is chosen; Dynamo's workers list none and
+    # recognise with their default model.
+    models = await client.list_models() if isinstance(client, _ListsModels) else []
+    options = enhancement_options(models, rate)
     finals: list[Final] = []
     pieces = plan_pieces(samples, rate, piece_seconds)
     for start, end in pieces:

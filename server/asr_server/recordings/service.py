@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from asr.client import RivaASRClient
+from asr.backend import SpeechBackend
 from asr.events import Final
 
 from .audio_file import WavWriter
@@ -144,7 +144,7 @@ class Recordings:
         cls,
         settings: RecordingSettings,
         *,
-        riva: RivaASRClient | None = None,
+        riva: SpeechBackend | None = None,
         clock: Clock = utc_now,
         run_jobs: bool = True,
         run_sweeper: bool = True,
@@ -154,8 +154,9 @@ class Recordings:
 
         Args:
             settings: Where and how.
-            riva: The client enhancement jobs recognise with; ``None`` runs no
-                enhancement here (jobs stay queued for a replica that has one).
+            riva: The backend client (Riva's or Dynamo's) enhancement jobs recognise
+                with; ``None`` runs no enhancement here (jobs stay queued for a replica
+                that has one).
             clock: The current UTC time (tests pass their own).
             run_jobs: Run job workers in this process.
             run_sweeper: Run the retention sweeper (when ``retention_days`` is set).
@@ -315,7 +316,7 @@ class Recordings:
             except Exception:
                 logger.exception("heartbeat of open sessions failed")
 
-    def _enhancement_handler(self, riva: RivaASRClient) -> JobHandler:
+    def _enhancement_handler(self, riva: SpeechBackend) -> JobHandler:
         async def handle(job: JobRecord) -> dict[str, Any]:
             session = await self.store.get(job.key_id, job.session_id)
             if session is None:

@@ -72,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         settings,
         riva,
         on_ready=lambda gateway: print(
-            f"asr serve: demo page and API on {gateway.base_url} (Riva at {riva.uri})",
+            f"asr serve: demo page and API on {gateway.base_url} ({gateway.backend_label})",
             flush=True,
         ),
     )

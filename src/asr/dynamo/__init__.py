@@ -3,8 +3,9 @@
 Modules, one stage each: :mod:`.wire` (the messages of a session), :mod:`.routing`
 (session-sticky, least-loaded choice of instance; sans-I/O), :mod:`.worker` (the endpoint
 handler and :func:`~.worker.run_worker`), :mod:`.client` (:class:`DynamoASRClient`, the same
-``stream()`` events as :class:`~asr.client.RivaASRClient`), :mod:`.runtime` (the Dynamo
-runtime).
+``stream()`` events as :class:`~asr.client.RivaASRClient`; an :class:`asr.SpeechBackend`
+the gateway runs on), :mod:`.settings` (:class:`DynamoSettings`, ``ASR_DYNAMO_*``),
+:mod:`.runtime` (the Dynamo runtime).
 
 Needs ``pip install 'asr[dynamo]'`` (``ai-dynamo-runtime``), and the ``embedded`` extra for
 the worker.

@@ -10,6 +10,10 @@ least loaded instance and every later call of it to that same instance
 (:class:`~.routing.SessionRouter`). A failure before the first result is retried on another
 instance by replaying the audio (:class:`~asr.replay.ReplayableAudio`); after results it
 raises :class:`~asr.errors.StreamInterruptedError`, as over gRPC.
+
+It satisfies :class:`asr.backend.SpeechBackend`, so the gateway runs on it unchanged
+(``ASR_SERVER_BACKEND=dynamo``): :meth:`~DynamoASRClient.health` asks the workers' load
+reports, :meth:`~DynamoASRClient.recognize` streams a whole recording through a session.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ from typing import Any, Literal, Self, overload
 
 import grpc
 import riva.client.proto.riva_asr_pb2 as rasr
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .. import protocol
 from ..errors import DeadlineExceededError, StreamInterruptedError, from_grpc_error
@@ -39,45 +41,15 @@ from ..resilience import RetryPolicy, retrying
 from . import wire
 from .routing import SessionRouter
 from .runtime import Context, new_runtime
+from .settings import DynamoSettings
 
 __all__ = ["DynamoASRClient", "DynamoSettings"]
 
 logger = logging.getLogger("asr.dynamo.client")
 
-
-class DynamoSettings(BaseSettings):
-    """How to reach ASR workers on Dynamo (``ASR_DYNAMO_*`` variables).
-
-    Attributes:
-        endpoint: ``namespace.component.endpoint`` the workers serve.
-        discovery_backend: ``etcd``, ``file``, ``kubernetes`` or ``mem``; ``None`` reads
-            Dynamo's ``DYN_DISCOVERY_BACKEND`` (default ``etcd``).
-        request_plane: ``tcp`` or ``nats``; ``None`` reads ``DYN_REQUEST_PLANE``
-            (default ``tcp``).
-        connect_timeout: Seconds :meth:`DynamoASRClient.connect` waits for a worker.
-        call_timeout: Deadline in seconds of one audio, close or load call.
-        stream_timeout: Deadline in seconds for a whole stream.
-        retry_attempts: Attempts per stream, the first included, on transient errors.
-        retry_initial_backoff: First backoff in seconds; grows exponentially with jitter.
-        retry_max_backoff: Longest backoff in seconds.
-        replay_buffer_seconds: Seconds of audio kept until a stream's first result, so a
-            stream whose worker failed before then is replayed on another.
-        load_interval: Seconds between load reports asked of each instance.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ASR_DYNAMO_", frozen=True, extra="ignore")
-
-    endpoint: str = wire.DEFAULT_ENDPOINT
-    discovery_backend: str | None = None
-    request_plane: str | None = None
-    connect_timeout: float = Field(default=30.0, gt=0)
-    call_timeout: float = Field(default=10.0, gt=0)
-    stream_timeout: float = Field(default=3600.0, gt=0)
-    retry_attempts: int = Field(default=4, ge=1, le=20)
-    retry_initial_backoff: float = Field(default=0.1, ge=0)
-    retry_max_backoff: float = Field(default=2.0, ge=0)
-    replay_buffer_seconds: float = Field(default=30.0, ge=0)
-    load_interval: float = Field(default=1.0, gt=0)
+RECOGNIZE_CHUNK_BYTES = 32_000
+"""Bytes per audio call of :meth:`DynamoASRClient.recognize`: 1 s of 16 kHz PCM16, so a
+recording costs one acknowledged call per second of audio, not ten."""
 
 
 @dataclass(slots=True)
@@ -165,8 +137,11 @@ class DynamoASRClient:
         """The worker instances discovery lists now."""
         return sorted(self._client.instance_ids()) if self._client is not None else []
 
-    async def refresh(self) -> dict[int, wire.WorkerLoad]:
+    async def refresh(self, *, timeout: float | None = None) -> dict[int, wire.WorkerLoad]:
         """Ask every instance for its load now and route by the answers.
+
+        Args:
+            timeout: Seconds each instance gets to answer; ``call_timeout`` when ``None``.
 
         Returns:
             The load each instance that answered reported.
@@ -174,7 +149,8 @@ class DynamoASRClient:
         self.router.set_instances(self.instances)
         ids = self.router.instances
         answers = await asyncio.gather(
-            *(self._call(i, wire.load_request()) for i in ids), return_exceptions=True
+            *(self._call(i, wire.load_request(), timeout=timeout) for i in ids),
+            return_exceptions=True,
         )
         loads: dict[int, wire.WorkerLoad] = {}
         for instance, answer in zip(ids, answers, strict=True):
@@ -200,17 +176,20 @@ class DynamoASRClient:
             logger.info("instance %x failed (%s): passed over", instance, status.details())
             self.router.failed(instance)
 
-    async def _call(self, instance: int, frame: wire.Frame) -> wire.Frame:
+    async def _call(
+        self, instance: int, frame: wire.Frame, *, timeout: float | None = None
+    ) -> wire.Frame:
         """A call answered by one frame; its error frame or runtime error as WireStatus."""
         if self._client is None:
             raise wire.WireStatus(grpc.StatusCode.UNAVAILABLE, "the client is closed")
+        seconds = timeout or self.settings.call_timeout
         try:
-            async with asyncio.timeout(self.settings.call_timeout):
+            async with asyncio.timeout(seconds):
                 replies = await self._client.direct(frame, instance, annotated=False)
                 reply: wire.Frame | None = await anext(aiter(replies), None)
         except TimeoutError:
             raise wire.WireStatus(
-                grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer within {self.settings.call_timeout}s"
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer within {seconds:g}s"
             ) from None
         except Exception as exc:
             raise wire.runtime_status(exc) from exc
@@ -219,6 +198,53 @@ class DynamoASRClient:
         if "error" in reply:
             raise wire.WireStatus.from_frame(reply)
         return reply
+
+    async def health(self, *, timeout: float | None = None) -> bool:
+        """Whether some worker instance serves new sessions now, from the load reports
+        every instance is asked for (:meth:`refresh`).
+
+        Never raises for unreachable or failing workers: it is the gateway's readiness
+        probe. A draining worker (``serving`` false) does not count; one at its stream
+        limit does (it is busy, not down).
+
+        Args:
+            timeout: Seconds each instance gets to answer; ``min(call_timeout, 5)``
+                when ``None``.
+        """
+        if self._client is None:
+            return False
+        try:
+            loads = await self.refresh(timeout=timeout or min(self.settings.call_timeout, 5.0))
+        except Exception as exc:  # a probe reports, it does not fail
+            logger.info("health check of %s failed: %s", self.settings.endpoint, exc)
+            return False
+        return any(load.serving for load in loads.values())
+
+    async def recognize(
+        self,
+        audio: bytes,
+        options: RecognitionOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Final]:
+        """Recognise a whole recording, streamed through one session as fast as the
+        worker takes it (the workers have no offline call): the finals, in order.
+
+        Args:
+            audio: Raw samples as ``options`` describe, or a whole WAV, FLAC or Ogg Opus
+                file (the worker's stream decoder reads the header).
+            options: What to recognise; interim results are not asked for.
+            timeout: Deadline in seconds for the whole stream; ``stream_timeout`` when
+                ``None``.
+        """
+        options = (options or RecognitionOptions()).model_copy(update={"interim_results": False})
+        size = RECOGNIZE_CHUNK_BYTES
+        chunks = (audio[i : i + size] for i in range(0, len(audio), size))
+        return [
+            event
+            async for event in self.stream(chunks, options, timeout=timeout)
+            if isinstance(event, Final)
+        ]
 
     @overload
     def stream(
