@@ -208,6 +208,7 @@ class GatewayServer:
         for listener in self._server.servers:
             listener.close()  # no new connections; open ones go on
         admission = self.gateway.admission
+        admission.close_queue()  # waiters are refused (SHUTTING_DOWN), none queue anew
         logger.info("shutting down: draining %d sessions for up to %g s", admission.active, timeout)
         for session in admission.sessions:
             session.shutdown(timeout)
@@ -222,6 +223,7 @@ class GatewayServer:
             for listener in server.servers:
                 listener.close()
             # Sessions end at once with 1001 (uvicorn itself would send 1012).
+            self.gateway.admission.close_queue()
             for session in self.gateway.admission.sessions:
                 session.shutdown(0)
             await self.gateway.admission.wait_idle(2 * self.settings.close_timeout + 1)

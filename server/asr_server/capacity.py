@@ -42,6 +42,14 @@ class BackendCapacity:
             return None
         return self._learned + int((now - self._learned_at) // self.probe_seconds)
 
+    def next_change(self, now: float) -> float | None:
+        """When a learned limit next rises by one (after ``now``); ``None`` when it does
+        not change by itself (configured, or nothing learned)."""
+        if self.configured is not None or self._learned is None:
+            return None
+        probes = (now - self._learned_at) // self.probe_seconds + 1
+        return self._learned_at + probes * self.probe_seconds
+
     def admits(self, open_sessions: int, now: float) -> bool:
         """Whether one more session fits next to ``open_sessions``."""
         limit = self.limit(now)

@@ -193,12 +193,19 @@ class Channel:
         self._read_gate = asyncio.Condition()
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._writing = self._reading = False
 
     def start_writing(self) -> None:
-        self._tasks.append(asyncio.create_task(self._write()))
+        """Start the writer task (once; later calls do nothing)."""
+        if not self._writing:
+            self._writing = True
+            self._tasks.append(asyncio.create_task(self._write()))
 
     def start_reading(self) -> None:
-        self._tasks.append(asyncio.create_task(self._read()))
+        """Start the reader task (once; later calls do nothing)."""
+        if not self._reading:
+            self._reading = True
+            self._tasks.append(asyncio.create_task(self._read()))
 
     def send(self, text: str, *, force: bool = False) -> bool:
         """Queue ``text`` for the client; ``False`` when the outbox is full (not queued)."""

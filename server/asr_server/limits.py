@@ -18,6 +18,12 @@ class Limits(BaseModel):
             together); sessions past it are refused at the door like ``max_sessions``.
             ``None`` learns it from Riva's RESOURCE_EXHAUSTED (see
             :mod:`asr_server.capacity`).
+        queue_size: Sessions that may wait for a place once ``max_sessions`` (or the
+            backend's capacity) is reached, first come first served; one more is refused
+            with ``too_many_sessions``. 0 (the default) queues none: every session past
+            the limits is refused at once.
+        queue_timeout_seconds: How long a queued session waits for a place before it is
+            refused with ``too_many_sessions``.
         max_session_seconds: Wall-clock length of a session.
         idle_timeout_seconds: Close a session after this long without a client message.
         max_frame_bytes: Largest frame accepted (binary or text).
@@ -50,6 +56,8 @@ class Limits(BaseModel):
 
     max_sessions: int = Field(default=16, ge=1)
     backend_streams: int | None = Field(default=None, ge=1)
+    queue_size: int = Field(default=0, ge=0)
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
     max_session_seconds: float = Field(default=3600.0, gt=0)
     idle_timeout_seconds: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)

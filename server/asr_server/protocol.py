@@ -26,6 +26,7 @@ from asr.contract import (
     KeepaliveMessage,
     SessionBegin,
     SessionEnd,
+    SessionQueued,
     SessionUpdated,
     StreamConfig,
     WarningCode,
@@ -149,8 +150,23 @@ class Session:
 
     # -- inputs -----------------------------------------------------------------------
 
-    def open(self) -> list[Action]:
-        """The connection is accepted: ``session.begin``, or an error for a bad query."""
+    def queued(self, position: int, timeout: float) -> list[Action]:
+        """The connection waits in the admission queue at ``position`` for at most
+        ``timeout`` more seconds: ``session.queued``."""
+        if self.state is State.CLOSED:
+            return []
+        return [Send(SessionQueued(**self._envelope(), position=position, timeout=timeout))]
+
+    def open(self, now: float | None = None) -> list[Action]:
+        """The connection is accepted: ``session.begin``, or an error for a bad query.
+
+        Args:
+            now: When it was admitted, if later than the clock reading it was created
+                with (it waited in the queue): the session's clocks start then.
+        """
+        if now is not None:
+            self._started = self._last_activity = now
+            self._rate = IngestRate(self.limits, now)
         try:
             self.config = config_from_query(self._query)
         except ValueError as exc:

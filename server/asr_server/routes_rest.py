@@ -11,7 +11,9 @@ then disk) until the fields are in. Fields after the file are validated too; one
 would change what Riva is asked (``language``) is refused, as its audio was sent.
 
 Each request holds an admission slot (interface ``rest``) while it runs, so it counts
-against ``max_sessions`` and a shutdown lets it finish within the drain timeout.
+against ``max_sessions`` and a shutdown lets it finish within the drain timeout. With the
+admission queue on, a request past the limits waits for a slot (silently: the response is
+the answer) up to ``queue_timeout_seconds``, then 429 as when it is off.
 """
 
 from __future__ import annotations
@@ -232,8 +234,8 @@ async def create_transcription(request: Request, gw: GatewayDep) -> Response:
     interface, started = gw.metrics.interface(INTERFACE), time.monotonic()
     slot, by, response = RestRequest(), "server", Response()
     decision = _authorize(request, gw)
-    now = asyncio.get_running_loop().time()
-    refusal = gw.admission.refusal(now) if decision.allowed else None
+    # With the admission queue on, the request waits for a place silently (issue 12).
+    refusal = await gw.admission.wait_for_slot(INTERFACE) if decision.allowed else None
     if decision.retry_after is not None:
         retry = str(max(1, round(decision.retry_after)))
         response = _error(
@@ -244,6 +246,10 @@ async def create_transcription(request: Request, gw: GatewayDep) -> Response:
         headers = {"WWW-Authenticate": 'Bearer realm="asr"'}
         response = _error(401, decision.refusal or "", "invalid_api_key", **headers)
         close = CloseCode.UNAUTHORIZED
+    elif refusal is not None and refusal.shutting_down:
+        log.warning("refused: %s", refusal.log)
+        response = _error(503, refusal.message, "shutting_down", **{"Retry-After": "1"})
+        close = GOING_AWAY
     elif refusal is not None:
         status = 429 if gw.admission.active >= gw.admission.limits.max_sessions else 503
         log.warning("refused: %s", refusal.log)

@@ -43,6 +43,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     m.FinalizeMessage,
     m.KeepaliveMessage,
     m.EndMessage,
+    m.SessionQueued,
     m.SessionBegin,
     m.SessionUpdated,
     m.VadSpeechStart,
@@ -58,6 +59,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
 )
 _CLIENT = (m.ConfigMessage, m.FinalizeMessage, m.KeepaliveMessage, m.EndMessage)
 _SERVER = (
+    m.SessionQueued,
     m.SessionBegin,
     m.SessionUpdated,
     m.VadSpeechStart,

@@ -35,6 +35,7 @@ __all__ = [
     "ServerMessage",
     "SessionBegin",
     "SessionEnd",
+    "SessionQueued",
     "SessionUpdated",
     "StreamConfig",
     "TranscriptFinal",
@@ -185,8 +186,28 @@ class _Envelope(_Frozen):
     seq: int = Field(ge=0, description="0 for the first message, then one more each message.")
 
 
+class SessionQueued(_Envelope):
+    """The server is at its session limit and holds the connection in its admission
+    queue (``ASR_SERVER_LIMITS__QUEUE_SIZE``): ``session.begin`` follows once a place is
+    free, or ``too_many_sessions`` once ``timeout`` passed.
+
+    Sent before ``session.begin``, on joining the queue and again whenever ``position``
+    changes. Audio sent while queued is held (the server stops reading after a few
+    frames, so TCP slows the sender) and processed after ``session.begin``, against the
+    same burst allowance as any audio: wait for ``session.begin`` before sending.
+
+    Attributes:
+        position: Place in the queue: 1 is next.
+        timeout: Seconds from this message until the server gives up waiting.
+    """
+
+    type: Literal["session.queued"] = "session.queued"
+    position: int = Field(ge=1)
+    timeout: float = Field(ge=0)
+
+
 class SessionBegin(_Envelope):
-    """First message of every accepted session.
+    """First message of every accepted session (after any ``session.queued``).
 
     Attributes:
         config: The configuration in effect (query string applied).
@@ -325,7 +346,8 @@ class SessionEnd(_Envelope):
 
 
 AnyServerMessage = (
-    SessionBegin
+    SessionQueued
+    | SessionBegin
     | SessionUpdated
     | VadSpeechStart
     | VadSpeechEnd
