@@ -241,31 +241,6 @@ def test_a_big_chunk_yields_at_most_one_partial() -> None:
     assert jobs[0].end_sample == 400 * FRAME
 
 
-def test_an_empty_first_partial_is_retried_after_160_ms_not_480() -> None:
-    d = Driver()
-    d.feed([0.0] * 10)
-    first = [j for j in d.feed([0.9] * 12) if j.kind is JobKind.PARTIAL]
-    assert len(first) == 1  # after 0.3 s of speech
-    assert d.complete(first[0], "") == []  # nothing heard yet
-    retry = [j for j in d.feed([0.9] * 5) if j.kind is JobKind.PARTIAL]
-    assert len(retry) == 1 and retry[0].end_sample - first[0].end_sample == 5 * FRAME
-    assert d.complete(retry[0], "Hello") != []
-    # Once an interim came, the grid is every 480 ms (15 frames) from the retry on.
-    later = [j for j in d.feed([0.9] * 30) if j.kind is JobKind.PARTIAL]
-    assert [j.end_sample - retry[0].end_sample for j in later] == [15 * FRAME, 30 * FRAME]
-    assert d.complete(later[0], "") == [] and d.complete(later[1], "Hello there") != []
-    assert d.complete(later[1], "") == []  # an empty one after an interim: no retry
-    assert [j for j in d.feed([0.9] * 12) if j.kind is JobKind.PARTIAL] == []
-
-
-def test_empty_partials_are_retried_only_early_in_an_utterance() -> None:
-    d = Driver()
-    d.feed([0.0] * 10 + [0.9] * 60)  # 1.9 s of speech: past the retry window
-    partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
-    d.complete(partials[-1], "")
-    assert [j for j in d.feed([0.9] * 8) if j.kind is JobKind.PARTIAL] == []  # grid only
-
-
 def test_no_partial_over_a_pause_and_a_first_syllable() -> None:
     """JFK's "ask not [pause] what": pre-roll over the pause plus the onset of "what" made
     Whisper say "Thank you."; a partial needs 0.3 s of VAD speech in its audio."""

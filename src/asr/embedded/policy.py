@@ -71,13 +71,6 @@ class RecognizerConfig:
             ("this is this is ..."); after 300 ms one did, as after 500 ms two, and about
             as many began the reference (17 against 18): the first partial comes 200 ms
             sooner (issue 14: 500 ms p95 after the speech onset).
-        empty_partial_retry_ms: A partial that comes back empty before the utterance's
-            first interim is tried again once this much new audio has come, rather than
-            a whole interval later: the first words often need a syllable more than the
-            first draft had (issue 14: the first partial 500 ms p95 after the onset).
-        empty_partial_retry_until_ms: Only within this much utterance audio (pre-roll
-            included), so that a noise the VAD takes for speech costs a few drafts more,
-            not one every ``empty_partial_retry_ms``.
         soft_max_utterance_s: Past this length an utterance is cut at the first
             non-speech frame.
         max_utterance_s: Hard cut, below Whisper's 30 s window including pre-roll.
@@ -92,8 +85,6 @@ class RecognizerConfig:
     postroll_ms: int | None = None
     min_speech_ms: int = 200
     min_partial_speech_ms: int = 300
-    empty_partial_retry_ms: int = 160
-    empty_partial_retry_until_ms: int = 1500
     soft_max_utterance_s: float = 20.0
     max_utterance_s: float = 28.0
 

@@ -67,8 +67,6 @@ class Recognizer:
         self._postroll = post_ms * SAMPLE_RATE // 1000
         self._interval = max(1, c.partial_interval_ms * SAMPLE_RATE // 1000)
         self._first_interval = max(1, c.first_partial_ms * SAMPLE_RATE // 1000)
-        self._retry = max(1, c.empty_partial_retry_ms * SAMPLE_RATE // 1000)
-        self._retry_until = c.empty_partial_retry_until_ms * SAMPLE_RATE // 1000
         self._min_speech_frames = ep.frames(c.min_speech_ms)
         self._min_partial_frames = ep.frames(c.min_partial_speech_ms)
         self._soft_max = int(c.soft_max_utterance_s * SAMPLE_RATE)
@@ -313,18 +311,9 @@ class Recognizer:
     def complete(self, job: DecodeJob, result: Transcription) -> list[Result]:
         """Take a job's transcription; return the results now ready to send, in order."""
         if job.kind is JobKind.PARTIAL:
-            current = job.utterance == self.utterance and self._open
             if (
-                current
-                and not result.text
-                and job.utterance not in self._with_interim
-                and job.end_sample - self._utt_start < self._retry_until
-            ):
-                # Nothing heard yet: try again with a little more audio, not a whole
-                # interval later (the grid restarts from that partial).
-                self._next_partial = min(self._next_partial, job.end_sample + self._retry)
-            if (
-                not current
+                job.utterance != self.utterance
+                or not self._open
                 or job.job_id <= self._emitted_partial
                 or not result.text
                 # Nothing of a later utterance before the final of an earlier one.
