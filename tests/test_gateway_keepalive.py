@@ -22,7 +22,8 @@ async def test_a_client_that_never_answers_pings_is_closed_1011() -> None:
             async with asyncio.timeout(scaled(20)):
                 while True:
                     counted = re.search(
-                        r'sessions_ended_total\{by="server",close_code="1011",interface="websocket"\} (\d+)',
+                        r'sessions_ended_total\{by="server",close_code="1011",'
+                        r'interface="websocket"\} (\d+)',
                         gw.metrics.render().decode(),
                     )
                     if counted and float(counted.group(1)) >= 1:
