@@ -53,12 +53,12 @@ from .client_frames import FrameRefusal, read_text_frame, validate_message
 from .decoding import AudioDecoder
 from .limits import IngestRate, Limits
 from .recordings.policy import RecordingDecision, RecordingPolicy
+from .session_recording import SessionRecording
 from .stall import StallWatch
 from .stream_options import (
     QUERY_AUTH_KEYS,
     config_from_query,
     loads,
-    recording_decision,
     validation_summary,
 )
 from .utterances import Utterances
@@ -142,11 +142,7 @@ class Session:
         self._stall = StallWatch(limits.final_timeout_seconds)
         self._going_away = False
         self._shutdown_deadline: float | None = None
-        self._policy = recording
-        self.recording = RecordingDecision(record=False)
-        """Whether the session is recorded, decided from its options before any audio."""
-        self._recorded: tuple[str | None, str | None] | None = None
-        """``(recording_id, enhancement_job_id)`` once the recording ended."""
+        self._recording = SessionRecording(recording)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -258,8 +254,7 @@ class Session:
             )
         if not self._backend_started:
             self._backend_started = True
-            if self.recording.record:
-                actions.append(StartRecording(self.recording.enhance_on_end))
+            actions += self._recording.start()
             actions.append(StartBackend(self.config.recognition_options()))
         self._deferred_cut = None  # audio goes on: the early finalize merges into it
         if pcm:
@@ -368,7 +363,7 @@ class Session:
         del now
         if self.state is State.CLOSED:
             return []
-        self._recorded = (recording_id, enhancement_job_id)
+        self._recording.ended(recording_id, enhancement_job_id)
         return self._end_session()
 
     def tick(self, now: float) -> list[Action]:
@@ -427,6 +422,11 @@ class Session:
     def transcript(self) -> str:
         """The finals so far, joined by spaces."""
         return " ".join(self._utterances.texts)
+
+    @property
+    def recording(self) -> RecordingDecision:
+        """Whether the session is recorded, decided from its options before any audio."""
+        return self._recording.decision
 
     # -- handlers ---------------------------------------------------------------------
 
@@ -487,24 +487,23 @@ class Session:
         return actions
 
     def _decide_recording(self) -> list[Action]:
-        self.recording = recording_decision(self.config, self._policy)
-        if self.recording.refusal is None:
-            return []
-        return self.refuse(ErrorCode.RECORDING_UNAVAILABLE, self.recording.refusal)
+        refusal = self._recording.decide(
+            record=self.config.record, enhance_on_end=self.config.enhance_on_end
+        )
+        return [] if refusal is None else self.refuse(ErrorCode.RECORDING_UNAVAILABLE, refusal)
 
     def _end_session(self) -> list[Action]:
-        if self._backend_started and self.recording.record and self._recorded is None:
+        if end_recording := self._recording.end():
             # session.end carries the recording's ids: close it first (recording_ended).
             self._stall.clear()
-            return [EndRecording()]
-        recording_id, job_id = self._recorded or (None, None)
+            return list(end_recording)
         end = SessionEnd(
             **self._envelope(),
             transcript=self.transcript,
             audio_seconds=round(self.audio_seconds, 3),
             finals=len(self._utterances.texts),
-            recording_id=recording_id,
-            enhancement_job_id=job_id,
+            recording_id=self._recording.recording_id,
+            enhancement_job_id=self._recording.enhancement_job_id,
         )
         self.state = State.CLOSED
         if self._going_away:

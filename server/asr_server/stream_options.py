@@ -1,5 +1,4 @@
-"""The own contract's session options: the query string, safe JSON, validation messages,
-and whether the session is recorded.
+"""The own contract's session options: the query string, safe JSON, validation messages.
 
 Pure functions used by :class:`asr_server.protocol.Session`; the options themselves are
 :class:`asr.contract.StreamConfig`.
@@ -15,13 +14,10 @@ from pydantic import ValidationError
 
 from asr.contract import StreamConfig
 
-from .recordings.policy import RecordingDecision, RecordingPolicy, decide_recording
-
 __all__ = [
     "QUERY_AUTH_KEYS",
     "config_from_query",
     "loads",
-    "recording_decision",
     "validation_summary",
 ]
 
@@ -97,9 +93,3 @@ def validation_summary(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "message"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
-
-
-def recording_decision(config: StreamConfig, policy: RecordingPolicy) -> RecordingDecision:
-    """Whether a session configured so is recorded under the operator's ``policy``
-    (``record``/``enhance_on_end`` against ``ASR_SERVER_RECORDING``)."""
-    return decide_recording(policy, record=config.record, enhance_on_end=config.enhance_on_end)

@@ -67,6 +67,8 @@ class RealtimeErrorCode(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     SESSION_TOO_LONG = "session_too_long"
     CLIENT_TOO_SLOW = "client_too_slow"
+    RECORDING_UNAVAILABLE = "recording_unavailable"
+    """``?record=true`` or ``?enhance_on_end=true`` on a gateway whose recording is off."""
     INTERNAL_ERROR = "internal_error"
 
 

@@ -16,6 +16,14 @@ OpenAI's deltas they replace, they do not append); a ``...completed`` carries
 ``transcript``, ``words_info.words`` and ``is_last_result``, the last one's ``true`` ending
 the client's exchange; an ``error`` carries ``error.message``.
 
+One server event is the gateway's own: :class:`TranscriptionSessionRecorded`
+(``transcription_session.recorded``), sent only by a recorded session (issue 15), after the
+last ``...completed`` and before the close, with the ``recording_id`` and
+``enhancement_job_id`` the own contract puts in ``session.end``. NIM's API has no event
+for it; clients of this API ignore event types they do not know (NVIDIA's client reads
+nothing after ``is_last_result``, OpenAI's SDK parses unknown types leniently), and its
+type has no ``error`` in it, which NVIDIA's client would take for a failure.
+
 :func:`parse_client_event` never raises: a frame that is not a valid event comes back as
 the :class:`ErrorEvent` to send.
 """
@@ -56,6 +64,7 @@ __all__ = [
     "RuntimeConfig",
     "TranscriptionCompleted",
     "TranscriptionDelta",
+    "TranscriptionSessionRecorded",
     "TranscriptionSessionUpdate",
     "TranscriptionSessionUpdated",
     "WordInfo",
@@ -252,6 +261,20 @@ class TranscriptionCompleted(_ServerEvent):
     words_info: WordsInfo = WordsInfo()
 
 
+class TranscriptionSessionRecorded(_ServerEvent):
+    """The gateway's own event: the session's recording is closed (see the module).
+
+    Attributes:
+        recording_id: The recording (``GET /v1/sessions/{session_id}``); ``None`` when its
+            audio could not be kept (the server's log says why).
+        enhancement_job_id: The enhancement job queued at the end (``enhance_on_end``).
+    """
+
+    type: Literal["transcription_session.recorded"] = "transcription_session.recorded"
+    recording_id: str | None
+    enhancement_job_id: str | None = None
+
+
 class ErrorEvent(_ServerEvent):
     """A refused client event (the session goes on) or a failure that ends the session
     (the close frame follows)."""
@@ -267,6 +290,7 @@ AnyServerEvent = (
     | InputAudioBufferCleared
     | TranscriptionDelta
     | TranscriptionCompleted
+    | TranscriptionSessionRecorded
     | ErrorEvent
 )
 """Any server event (a plain union, for annotations)."""

@@ -37,17 +37,21 @@ from asr.contract import CloseCode
 from asr.errors import AudioFormatError
 from asr.events import Final, Partial, Progress
 
-from ..limits import Limits
-from ..protocol import (
+from ..actions import (
     GOING_AWAY,
     Close,
     EndAudio,
+    EndRecording,
     FinishUtterance,
     ForwardAudio,
     StartBackend,
+    StartRecording,
     State,
 )
+from ..limits import Limits
+from ..recordings.policy import RecordingDecision, RecordingPolicy
 from ..relay import BYTES_PER_SECOND
+from ..session_recording import SessionRecording
 from .audio import BufferFullError, InputAudio
 from .config import SessionSettings, TranscriptionSession
 from .errors import RealtimeErrorCode, backend_error, fatal_error
@@ -63,6 +67,7 @@ from .events import (
     InputAudioBufferCommit,
     InputAudioBufferCommitted,
     InputAudioBufferDone,
+    TranscriptionSessionRecorded,
     TranscriptionSessionUpdate,
     TranscriptionSessionUpdated,
     invalid_request,
@@ -83,7 +88,16 @@ class Send:
     event: AnyServerEvent
 
 
-Action = Send | StartBackend | ForwardAudio | FinishUtterance | EndAudio | Close
+Action = (
+    Send
+    | StartBackend
+    | ForwardAudio
+    | FinishUtterance
+    | EndAudio
+    | StartRecording
+    | EndRecording
+    | Close
+)
 
 
 class RealtimeSession:
@@ -101,6 +115,13 @@ class RealtimeSession:
             refused with ``buffer_full``.
         max_backlog_seconds: Audio sent to Riva and not yet reported processed beyond
             which :attr:`backlogged` asks the route to stop reading the client.
+        recording: The operator's recording policy (``ASR_SERVER_RECORDING``), against
+            which ``record`` and ``enhance_on_end`` are decided; ``always`` records
+            NVIDIA's client, which asks for neither.
+        record: The client asked to keep the session's audio (``?record=true``); ``None``
+            when it did not say.
+        enhance_on_end: The client asked for an enhancement job at the end
+            (``?enhance_on_end=true``, implies ``record``).
     """
 
     def __init__(
@@ -113,6 +134,9 @@ class RealtimeSession:
         require_update: bool = False,
         max_buffer_seconds: float = 60.0,
         max_backlog_seconds: float = 10.0,
+        recording: RecordingPolicy = RecordingPolicy.OFF,
+        record: bool | None = None,
+        enhance_on_end: bool | None = None,
     ) -> None:
         self.session_id = session_id
         self.limits = limits
@@ -142,11 +166,17 @@ class RealtimeSession:
         self._waiting_since: float | None = None
         self._going_away = False
         self._shutdown_deadline: float | None = None
+        self._recording = SessionRecording(recording)
+        self._refusal = self._recording.decide(record=record, enhance_on_end=enhance_on_end)
 
     # -- inputs -------------------------------------------------------------------------
 
     def open(self) -> list[Action]:
-        """The connection is accepted (subprotocol ``realtime``): ``conversation.created``."""
+        """The connection is accepted (subprotocol ``realtime``): ``conversation.created``,
+        or an ``error`` (``recording_unavailable``) and the close for recording options
+        the operator's policy refuses."""
+        if self._refusal is not None:
+            return self.refuse(RealtimeErrorCode.RECORDING_UNAVAILABLE, self._refusal)
         conversation = Conversation(id=f"conv_{self._tag}")
         return [Send(ConversationCreated(event_id=self._next_id(), conversation=conversation))]
 
@@ -253,6 +283,36 @@ class RealtimeSession:
             return self.refuse(RealtimeErrorCode.INTERNAL_ERROR, "backend stream ended early")
         return self._end_session()
 
+    def recording_failed(self, now: float) -> list[Action]:
+        """Keeping the audio failed (disk, database); transcription goes on. Nothing is
+        sent now: NIM's API has no warning, and NVIDIA's client stops at any ``error``.
+        The server's log has the cause; ``transcription_session.recorded`` tells the
+        client at the end (``recording_id`` ``null`` if nothing was kept)."""
+        del now
+        return []
+
+    def recording_ended(
+        self, *, recording_id: str | None, enhancement_job_id: str | None, now: float
+    ) -> list[Action]:
+        """The recording asked for by :class:`EndRecording` is closed:
+        ``transcription_session.recorded`` with its ids, then the close.
+
+        Args:
+            recording_id: The recording's id; ``None`` if it could not be kept.
+            enhancement_job_id: The queued enhancement job, if any.
+            now: Clock reading.
+        """
+        del now
+        if self.state is State.CLOSED:
+            return []
+        self._recording.ended(recording_id, enhancement_job_id)
+        recorded = TranscriptionSessionRecorded(
+            event_id=self._next_id(),
+            recording_id=recording_id,
+            enhancement_job_id=enhancement_job_id,
+        )
+        return [Send(recorded), *self._close()]
+
     def shutdown(self, now: float, timeout: float) -> list[Action]:
         """The server is shutting down: as ``input_audio_buffer.done``, then close 1001;
         a session still open ``timeout`` seconds later is closed by :meth:`tick`."""
@@ -334,6 +394,11 @@ class RealtimeSession:
         """The completed transcripts so far, joined by spaces."""
         return " ".join(self._transcript.finals)
 
+    @property
+    def recording(self) -> RecordingDecision:
+        """Whether the session is recorded, decided from its options at connection."""
+        return self._recording.decision
+
     def describe(self) -> TranscriptionSession:
         """The session now in effect, as ``transcription_session.updated`` sends it."""
         values = self.settings.model_dump(include=set(SessionSettings.model_fields))
@@ -383,7 +448,7 @@ class RealtimeSession:
         if self._backend_started:
             return []
         self._backend_started = True  # Riva's call opens now; the audio goes at commit
-        return [StartBackend(self.settings.recognition_options())]
+        return [*self._recording.start(), StartBackend(self.settings.recognition_options())]
 
     def _commit(self, now: float, *, final: bool = False) -> list[Action]:
         actions: list[Action] = []
@@ -420,10 +485,18 @@ class RealtimeSession:
 
     def _end_session(self) -> list[Action]:
         last = Send(self._transcript.last())
+        if end_recording := self._recording.end():
+            # Every final is out (the recording keeps them all); the ids follow the close
+            # of the recording (recording_ended), then the session's close.
+            self._waiting_since = None
+            return [last, *end_recording]
+        return [last, *self._close()]
+
+    def _close(self) -> list[Action]:
         self.state = State.CLOSED
         if self._going_away:
-            return [last, Close(GOING_AWAY, "server shutting down")]
-        return [last, Close(CloseCode.NORMAL, "session ended")]
+            return [Close(GOING_AWAY, "server shutting down")]
+        return [Close(CloseCode.NORMAL, "session ended")]
 
     # -- helpers ------------------------------------------------------------------------
 
