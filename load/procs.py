@@ -79,16 +79,23 @@ class ServerProcess:
         name: Label in reports (``"riva"``, ``"gateway"``).
         argv: The command.
         ready: Pattern of the readiness line; its group 1 is the address.
-        env: Extra environment.
+        env: Extra environment (over ``PYTHONPATH`` too).
+        cwd: Working directory; the repository root when omitted.
     """
 
     def __init__(
-        self, name: str, argv: list[str], ready: str, env: dict[str, str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        ready: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = argv
         self.ready = re.compile(ready)
         self.env = env or {}
+        self.cwd = cwd or REPO
         self.address: str | None = None
         self.peak_rss = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -123,7 +130,7 @@ class ServerProcess:
             stderr=self._log,
             stdin=asyncio.subprocess.DEVNULL,
             env=env,
-            cwd=REPO,
+            cwd=self.cwd,
         )
         assert self._proc.stdout is not None
         try:
@@ -227,11 +234,34 @@ async def start_riva(*, max_streams: int, port: int = 0, timeout: float = 120.0)
 
 
 async def start_gateway(
-    riva_uri: str, *, max_sessions: int, timeout: float = 60.0
+    riva_uri: str,
+    *,
+    max_sessions: int,
+    timeout: float = 60.0,
+    name: str = "gateway",
+    repo: Path | None = None,
+    profile: Path | None = None,
 ) -> ServerProcess:
-    """The WebSocket server (plain ws:// on 127.0.0.1, a free port) in front of ``riva_uri``."""
+    """The WebSocket server (plain ws:// on 127.0.0.1, a free port) in front of ``riva_uri``.
+
+    Args:
+        riva_uri: The Riva endpoint.
+        max_sessions: Its session limit.
+        timeout: Seconds it may take to listen.
+        name: Label in reports.
+        repo: Run the server of this checkout (an absolute path; another build, to
+            compare) instead.
+        profile: Run it under :mod:`cProfile`, the statistics written here at its exit.
+    """
     argv = _python("load.gateway", riva=riva_uri, max_sessions=max_sessions)
-    return await _started(ServerProcess("gateway", argv, r"serving on (\S+)"), timeout)
+    if profile is not None:
+        argv[1:1] = ["-m", "cProfile", "-o", str(profile)]
+    env, cwd = None, None
+    if repo is not None:
+        cwd = repo
+        env = {"PYTHONPATH": os.pathsep.join(str(cwd / p) for p in ("src", "server", "."))}
+    server = ServerProcess(name, argv, r"serving on (\S+)", env=env, cwd=cwd)
+    return await _started(server, timeout)
 
 
 async def start_serve(riva_uri: str, *, max_sessions: int, timeout: float = 60.0) -> ServerProcess:

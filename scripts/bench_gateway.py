@@ -3,27 +3,44 @@
 Usage (from the repository root; run on demand, prints figures)::
 
     python scripts/bench_gateway.py [--sets jfk,librispeech_mini] [--limit N]
-        [--echo-seconds 20] [--echo-streams 8] [--json FILE]
+        [--echo-seconds 20] [--echo-streams 1,16] [--echo-repeats 3]
+        [--bridge /work/bridge] [--baseline /tmp/gateway-a] [--profile FILE] [--json FILE]
 
-Every server runs in its own subprocess (``load.procs``), so the WebSocket server's CPU
-time (``/proc/PID/stat``) is its own. Two parts, in one run:
+Every server runs in its own subprocess (``load.procs``), so each one's CPU time
+(``/proc/PID/stat``) is its own. Two parts, in one run:
 
 1. **Real engine.** The embedded Riva server (``asr riva-local``) and the WebSocket server
    in front of it. Each clip is streamed at real time (100 ms chunks) once straight to
-   Riva over gRPC and once through the WebSocket server, the order alternating clip by
-   clip so drift in machine load hits both paths. Per path: time to the first partial and
+   Riva over gRPC and once through the own contract, the order alternating clip by clip
+   so drift in machine load hits both paths. Per path: time to the first partial and
    final latency (end of speech to final, the golden runner's measure); per clip the
-   paired difference WebSocket minus gRPC. The engine's decode timing varies by tens of
-   milliseconds from run to run, which is why part 2 exists. The WebSocket server's CPU
-   is summed over the WebSocket sessions only and divided by the audio seconds they
-   streamed: the share of one core a real-time stream costs it.
-2. **Echo backend.** A Riva-compatible servicer that does no recognition (this script with
-   ``--echo-server``, its own process): it answers every audio chunk at once with a partial
-   naming the chunk, and the end of audio with a final. The round trip chunk -> partial
-   on each path then differs only by what the WebSocket layer adds; the distributions of
-   both are reported and the added latency is their difference (p50 and p95). Then
-   ``--echo-streams`` concurrent real-time streams for ``--echo-seconds`` measure the
-   server's CPU per stream at ten results a second (the real engine sends about one).
+   paired difference WebSocket minus gRPC. The WebSocket server's CPU is summed over the
+   WebSocket sessions only and divided by the audio seconds they streamed: the share of
+   one core a real-time stream costs it.
+2. **Echo backend** (:mod:`load.echo`: a Riva servicer that answers every 100 ms chunk at
+   once with a partial naming it, and the end of audio with a final; see
+   :mod:`load.echo_bench`). The paths: direct gRPC; the own contract
+   (``/v1/audio/transcriptions/stream``); NVIDIA's NIM realtime interface
+   (``/v1/realtime?intent=transcription``, :mod:`load.realtime_client`, the event flow of
+   NVIDIA's client); with ``--baseline DIR`` both of those again on the gateway of another
+   checkout (an A/B of a change, in the same run); with ``--bridge DIR`` NVIDIA's Node
+   ``websocket-bridge`` in front of the same echo servicer (:mod:`load.bridge`; it speaks
+   the AudioCodes protocol over WSS). The chunk -> partial round trip of each path minus
+   gRPC's is its added latency (p50, p95). Then, at each level of ``--echo-streams``,
+   that many concurrent real-time streams through one path at a time, the paths rotating,
+   ``--echo-repeats`` times: the serving process's CPU seconds over the audio seconds is
+   its CPU per real-time stream (% of one core; median and range of the runs, and net of
+   the process's idle CPU). ``--profile FILE`` runs this checkout's gateway under
+   :mod:`cProfile`.
+
+NVIDIA's bridge is not part of the project; get it outside the repository::
+
+    git clone https://github.com/nvidia-riva/websocket-bridge /work/bridge
+    cd /work/bridge && npm install --ignore-scripts
+    npm install --no-save --ignore-scripts grpc@npm:@grpc/grpc-js@1.7.3
+
+(the last line because its ``riva_client/asr.js`` requires the old native ``grpc``
+package, which does not build on Node 20; ``@grpc/grpc-js`` has the same API).
 """
 
 from __future__ import annotations
@@ -31,10 +48,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,28 +58,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "server"), str(REPO)]
 
 import numpy as np
+from load.bridge import BridgeTransport, start_bridge
+from load.echo_bench import EchoPath, cpu_matrix, cpu_seconds, pcts, rotated, round_trips
 from load.procs import ServerProcess, start_gateway, start_riva
+from load.realtime_client import RealtimeTransport, realtime_url
 from load.session import SessionResult, run_session
 
-from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, float32_to_pcm16, paced
+from asr.audio import float32_to_pcm16
 from asr.client import RivaASRClient
 from asr.evaluation.corpus import load_corpus, speech_fixtures
-from asr.evaluation.runner import GrpcTransport, Transport, percentile
+from asr.evaluation.runner import GrpcTransport, Transport
 from asr.evaluation.websocket import WebSocketTransport
-from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 from asr.settings import RivaSettings
-
-SCRIPT = Path(__file__).resolve()
-CHUNK_MS = 100
-
-
-def _pcts(values: list[float]) -> dict[str, float | None]:
-    return {
-        "p50": None if (v := percentile(values, 50)) is None else round(v, 1),
-        "p95": None if (v := percentile(values, 95)) is None else round(v, 1),
-        "n": len(values),  # type: ignore[dict-item]
-    }
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
@@ -75,142 +82,66 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
 # --- the echo backend ------------------------------------------------------------------
 
 
-def echo_server() -> int:
-    """Serve the echo Riva servicer on 127.0.0.1, a free port; print the address."""
-    import grpc
-    import riva.client.proto.riva_asr_pb2 as rasr
-    import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
-
-    class Echo(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
-        async def StreamingRecognize(
-            self, requests: AsyncIterator[Any], context: Any
-        ) -> AsyncIterator[Any]:
-            index, received = 0, 0
-            async for request in requests:
-                if not request.audio_content:
-                    continue  # the streaming_config request
-                received += len(request.audio_content)
-                result = rasr.StreamingRecognitionResult(
-                    is_final=False, stability=0.5, audio_processed=received / PCM16_BYTES_PER_SECOND
-                )
-                result.alternatives.add(transcript=f"chunk {index}")
-                index += 1
-                yield rasr.StreamingRecognizeResponse(results=[result])
-            end_ms = received * 1000 // PCM16_BYTES_PER_SECOND
-            final = rasr.StreamingRecognitionResult(
-                is_final=True, audio_processed=received / PCM16_BYTES_PER_SECOND
-            )
-            alt = final.alternatives.add(transcript=f"chunks {index}", confidence=1.0)
-            alt.words.add(
-                word="chunks", start_time=max(0, end_ms - 100), end_time=end_ms, confidence=1.0
-            )
-            yield rasr.StreamingRecognizeResponse(results=[final])
-
-    async def serve() -> None:
-        server = grpc.aio.server()
-        rasr_grpc.add_RivaSpeechRecognitionServicer_to_server(Echo(), server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        print(f"echo: serving on 127.0.0.1:{port}", flush=True)
-        await stop.wait()
-        await server.stop(0.5)
-
-    asyncio.run(serve())
-    return 0
+async def _echo_paths(
+    args: argparse.Namespace, echo: str, client: RivaASRClient, servers: list[ServerProcess]
+) -> list[EchoPath]:
+    """Direct gRPC, then each WebSocket path with the process that serves it."""
+    sessions = max(args.echo_streams) + 4
+    gateway = await start_gateway(echo, max_sessions=sessions, profile=args.profile)
+    servers.append(gateway)
+    url = str(gateway.address)
+    paths = [
+        EchoPath(GrpcTransport(client), None),
+        EchoPath(WebSocketTransport(url, max_realtime_factor=None), gateway),
+        EchoPath(RealtimeTransport(realtime_url(url)), gateway),
+    ]
+    if args.baseline is not None:
+        base = await start_gateway(echo, max_sessions=sessions, name="baseline", repo=args.baseline)
+        servers.append(base)
+        own = WebSocketTransport(str(base.address), max_realtime_factor=None)
+        own.name = "websocket@baseline"
+        paths.append(EchoPath(own, base))
+        rt = RealtimeTransport(realtime_url(str(base.address)), name="realtime@baseline")
+        paths.append(EchoPath(rt, base))
+    if args.bridge is not None:
+        bridge = await start_bridge(args.bridge, echo)
+        servers.append(bridge)
+        paths.append(EchoPath(BridgeTransport(str(bridge.address)), bridge))
+    return paths
 
 
-class _Handover:
-    """When each chunk was handed to the transport (before it is sent), and the end."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.end: float | None = None
-
-    async def wrap(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self.times.append(time.monotonic())
-            yield chunk
-        self.end = time.monotonic()
-
-
-async def echo_round_trips(
-    transport: Transport, seconds: float
-) -> tuple[list[float], float | None]:
-    """Per chunk: handover -> its partial (ms); and end of audio -> final (ms)."""
-    pcm = bytes(int(seconds * PCM16_BYTES_PER_SECOND))
-    hand = _Handover()
-    trips: list[float] = []
-    final_ms = None
-    source = hand.wrap(paced(chunk_bytes(pcm, CHUNK_MS), PCM16_BYTES_PER_SECOND))
-    async for event in transport.stream(source, RecognitionOptions(word_time_offsets=True)):
-        now = time.monotonic()
-        if isinstance(event, Partial):
-            index = int(event.text.split()[-1])
-            trips.append((now - hand.times[index]) * 1000)
-        elif isinstance(event, Final) and hand.end is not None:
-            final_ms = (now - hand.end) * 1000
-    return trips, final_ms
-
-
-def _gateway_cpu(gateway: ServerProcess) -> float:
-    sample = gateway.sample()
-    assert sample is not None, "the WebSocket server exited"
-    return sample.cpu_seconds
-
-
-async def part_echo(seconds: float, streams: int, rounds: int) -> dict[str, Any]:
-    echo = ServerProcess("echo", [sys.executable, str(SCRIPT), "--echo-server"], r"on (\S+)")
+async def part_echo(args: argparse.Namespace) -> dict[str, Any]:
+    echo = ServerProcess("echo", [sys.executable, "-m", "load.echo"], r"on (\S+)")
     await echo.start(60)
-    gateway = await start_gateway(str(echo.address), max_sessions=streams + 4)
+    servers: list[ServerProcess] = [echo]
     try:
         settings = RivaSettings(uri=str(echo.address), retry_attempts=1)
-        async with RivaASRClient(settings) as client:
-            paths: list[Transport] = [
-                GrpcTransport(client),
-                WebSocketTransport(str(gateway.address), max_realtime_factor=None),
-            ]
+        async with RivaASRClient(settings=settings) as client:
+            paths = await _echo_paths(args, str(echo.address), client, servers)
             trips: dict[str, list[float]] = {p.name: [] for p in paths}
             finals: dict[str, list[float]] = {p.name: [] for p in paths}
-            for r in range(rounds):
-                for path in paths if r % 2 == 0 else paths[::-1]:
-                    t, f = await echo_round_trips(path, seconds / rounds)
+            for r in range(args.echo_rounds):
+                for path in rotated(paths, r):
+                    t, f = await round_trips(path.transport, args.echo_seconds / args.echo_rounds)
                     trips[path.name] += t
                     if f is not None:
                         finals[path.name].append(f)
-            # CPU: many concurrent real-time WebSocket streams, nothing else running.
-            ws = paths[1]
-            idle_before = _gateway_cpu(gateway)
-            await asyncio.sleep(2.0)
-            idle = (_gateway_cpu(gateway) - idle_before) / 2.0
-            before, began = _gateway_cpu(gateway), time.monotonic()
-            await asyncio.gather(*(echo_round_trips(ws, seconds) for _ in range(streams)))
-            cpu = _gateway_cpu(gateway) - before
-            wall = time.monotonic() - began
+            cpu = await cpu_matrix(
+                [p for p in paths if p.server is not None],
+                args.echo_streams,
+                args.echo_seconds,
+                args.echo_repeats,
+            )
     finally:
-        await gateway.stop()
-        await echo.stop()
-    g, w = _pcts(trips["grpc"]), _pcts(trips["websocket"])
-    gf, wf = _pcts(finals["grpc"]), _pcts(finals["websocket"])
-    audio = streams * seconds
-    return {
-        "chunk_to_partial_ms": {"grpc": g, "websocket": w, "added": _diff(w, g)},
-        "end_to_final_ms": {"grpc": gf, "websocket": wf, "added": _diff(wf, gf)},
-        "cpu": {
-            "streams": streams,
-            "audio_seconds": audio,
-            "wall_seconds": round(wall, 2),
-            "gateway_cpu_seconds": round(cpu, 3),
-            "gateway_idle_percent_of_core": round(100 * idle, 2),
-            "percent_of_core_per_realtime_stream": round(100 * cpu / audio, 3),
-            "net_percent_of_core_per_realtime_stream": round(
-                100 * max(0.0, cpu - idle * wall) / audio, 3
-            ),
-            "results_per_stream_second": 1000 / CHUNK_MS,
-        },
-    }
+        for server in reversed(servers):
+            await server.stop()
+    out: dict[str, Any] = {"chunk_to_partial_ms": {}, "end_to_final_ms": {}, "cpu": cpu}
+    for key, values in (("chunk_to_partial_ms", trips), ("end_to_final_ms", finals)):
+        grpc = pcts(values["grpc"])
+        for name, v in values.items():
+            d = pcts(v)
+            out[key][name] = d if name == "grpc" else d | {"added": _diff(d, grpc)}
+    return out
 
 
 # --- the real engine ---------------------------------------------------------------------
@@ -232,18 +163,18 @@ async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[
     ws_wall = 0.0
     try:
         settings = RivaSettings(uri=str(riva.address), retry_attempts=1)
-        async with RivaASRClient(settings) as client:
+        async with RivaASRClient(settings=settings) as client:
             paths: list[Transport] = [
                 GrpcTransport(client),
                 WebSocketTransport(str(gateway.address), max_realtime_factor=None),
             ]
-            idle_before = _gateway_cpu(gateway)
+            idle_before = cpu_seconds(gateway)
             await asyncio.sleep(3.0)
-            idle = (_gateway_cpu(gateway) - idle_before) / 3.0  # CPU seconds per second
+            idle = (cpu_seconds(gateway) - idle_before) / 3.0  # CPU seconds per second
             start = time.monotonic()
             for i, (clip_id, text, pcm) in enumerate(_clips(speech, sets, limit)):
                 for path in paths if i % 2 == 0 else paths[::-1]:
-                    before, began = _gateway_cpu(gateway), time.monotonic()
+                    before, began = cpu_seconds(gateway), time.monotonic()
                     result = await run_session(
                         path,
                         clip_id=clip_id,
@@ -253,7 +184,7 @@ async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[
                         run_start=start,
                     )
                     if path.name == "websocket":
-                        ws_cpu += _gateway_cpu(gateway) - before
+                        ws_cpu += cpu_seconds(gateway) - before
                         ws_audio += result.audio_seconds
                         ws_wall += time.monotonic() - began
                     results[path.name].append(result)
@@ -273,8 +204,8 @@ async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[
     ]
     out: dict[str, Any] = {"clips": len(results["grpc"]), "paired": len(pairs)}
     for which in ("first_partial_ms", "final_latency_ms"):
-        g = _pcts([v for r in results["grpc"] if (v := getattr(r, which)) is not None])
-        w = _pcts([v for r in results["websocket"] if (v := getattr(r, which)) is not None])
+        g = pcts([v for r in results["grpc"] if (v := getattr(r, which)) is not None])
+        w = pcts([v for r in results["websocket"] if (v := getattr(r, which)) is not None])
         diffs = [
             getattr(b, which) - getattr(a, which)
             for a, b in pairs
@@ -284,7 +215,7 @@ async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[
             "grpc": g,
             "websocket": w,
             "added_p50_p95_of_distributions": _diff(w, g),
-            "paired_difference": _pcts(diffs)
+            "paired_difference": pcts(diffs)
             | {"mean": round(float(np.mean(diffs)), 1) if diffs else None},
         }
     out["errors"] = {k: sum(not r.ok for r in v) for k, v in results.items()}
@@ -332,25 +263,29 @@ def _print(report: dict[str, Any]) -> None:
             f"  errors {e['errors']}, identical transcripts {e['same_transcripts']}/{e['paired']}"
         )
     if m:
-        t, f, c = m["chunk_to_partial_ms"], m["end_to_final_ms"], m["cpu"]
         print("\nEcho backend (no recognition; 100 ms chunks, one partial per chunk):")
+        for key, label in (
+            ("chunk_to_partial_ms", "chunk -> partial"),
+            ("end_to_final_ms", "end -> final"),
+        ):
+            for name, d in m[key].items():
+                added = d.get("added") or {}
+                print(
+                    f"  {label:16} {name:19} p50/p95 {d['p50']}/{d['p95']} ms (n={d['n']})"
+                    + (f"  added {added['p50']}/{added['p95']} ms" if added else "")
+                )
+        c = m["cpu"]
         print(
-            f"  chunk -> partial  grpc p50/p95 {t['grpc']['p50']}/{t['grpc']['p95']}  "
-            f"websocket {t['websocket']['p50']}/{t['websocket']['p95']}  "
-            f"added p50/p95 {t['added']['p50']}/{t['added']['p95']} ms  (n={t['grpc']['n']})"
+            f"  CPU per real-time stream, % of one core (median [min-max] of the runs; "
+            f"idle {c['idle_percent_of_core']} %):"
         )
-        print(
-            f"  end -> final      grpc p50/p95 {f['grpc']['p50']}/{f['grpc']['p95']}  "
-            f"websocket {f['websocket']['p50']}/{f['websocket']['p95']}  "
-            f"added p50/p95 {f['added']['p50']}/{f['added']['p95']} ms"
-        )
-        print(
-            f"  {c['streams']} concurrent real-time streams, {c['audio_seconds']:.0f} s of audio: "
-            f"WebSocket server {c['gateway_cpu_seconds']} s CPU = "
-            f"{c['percent_of_core_per_realtime_stream']} % of a core per stream, "
-            f"{c['net_percent_of_core_per_realtime_stream']} % without the idle "
-            f"{c['gateway_idle_percent_of_core']} %"
-        )
+        for level, by_path in c["levels"].items():
+            for name, d in by_path.items():
+                g, n = d["gross"], d["net"]
+                print(
+                    f"  {level:>3} streams {name:19} {g['median']} [{g['min']}-{g['max']}]"
+                    f"  net of idle {n['median']} [{n['min']}-{n['max']}]"
+                )
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -359,7 +294,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         sets = [s for s in args.sets.split(",") if s]
         report["engine"] = await part_engine(args.speech, sets, args.limit)
     if not args.no_echo:
-        report["echo"] = await part_echo(args.echo_seconds, args.echo_streams, args.echo_rounds)
+        report["echo"] = await part_echo(args)
     return report
 
 
@@ -370,14 +305,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="first N clips of each set")
     parser.add_argument("--echo-seconds", type=float, default=20.0)
     parser.add_argument("--echo-rounds", type=int, default=4, help="alternations of the paths")
-    parser.add_argument("--echo-streams", type=int, default=8)
+    parser.add_argument(
+        "--echo-streams",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[1, 16],
+        help="levels of concurrent real-time streams for the CPU figures (1,16)",
+    )
+    parser.add_argument("--echo-repeats", type=int, default=3, help="CPU windows per path")
+    parser.add_argument("--bridge", type=Path, help="NVIDIA's websocket-bridge checkout")
+    parser.add_argument("--baseline", type=Path, help="another checkout's gateway, to compare")
+    parser.add_argument("--profile", type=Path, help="cProfile the gateway into this file")
     parser.add_argument("--no-engine", action="store_true")
     parser.add_argument("--no-echo", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.echo_server:
-        return echo_server()
+    for folder in ("bridge", "baseline"):
+        if getattr(args, folder) is not None:
+            setattr(args, folder, getattr(args, folder).resolve())
     if not args.no_engine:
         try:
             args.speech = speech_fixtures(args.speech)
