@@ -53,8 +53,8 @@ from .client_frames import FrameRefusal, read_text_frame, validate_message
 from .decoding import AudioDecoder
 from .limits import IngestRate, Limits
 from .recordings.policy import RecordingDecision, RecordingPolicy
+from .session_clock import Expiry, SessionClock
 from .session_recording import SessionRecording
-from .stall import StallWatch
 from .stream_options import (
     QUERY_AUTH_KEYS,
     config_from_query,
@@ -124,8 +124,7 @@ class Session:
         self._require_config = require_config
         self._configured = False
         self._seq = 0
-        self._started = now
-        self._last_activity = now
+        self._clock = SessionClock(limits, now)
         self._rate = IngestRate(limits, now)
         self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
         self._backend_started = False
@@ -139,9 +138,8 @@ class Session:
         self._warned: set[WarningCode] = set()
         # Transcript assembly, in seconds of session audio.
         self._utterances = Utterances(self._envelope)
-        self._stall = StallWatch(limits.final_timeout_seconds)
+        self._stall = self._clock.stall
         self._going_away = False
-        self._shutdown_deadline: float | None = None
         self._recording = SessionRecording(recording)
 
     # -- inputs -----------------------------------------------------------------------
@@ -161,7 +159,7 @@ class Session:
                 with (it waited in the queue): the session's clocks start then.
         """
         if now is not None:
-            self._started = self._last_activity = now
+            self._clock.restart(now)
             self._rate = IngestRate(self.limits, now)
         try:
             self.config = config_from_query(self._query)
@@ -191,7 +189,7 @@ class Session:
         """A text frame from the client."""
         if self.state is State.CLOSED:
             return []
-        self._last_activity = now
+        self._clock.activity(now)
         read = read_text_frame(text, self.limits.max_frame_bytes)
         if isinstance(read, FrameRefusal):
             return self.refuse(read.code, read.message)
@@ -216,7 +214,7 @@ class Session:
         """A binary frame (audio) from the client."""
         if self.state is State.CLOSED:
             return []
-        self._last_activity = now
+        self._clock.activity(now)
         if len(data) > self.limits.max_frame_bytes:
             return self.refuse(
                 ErrorCode.FRAME_TOO_LARGE,
@@ -280,7 +278,7 @@ class Session:
         # Responses do not count as client activity, but any of them is progress of the
         # backend; one that has processed audio up to the last forced cut answers it.
         draining = self.state is State.DRAINING
-        self._stall.response(offset + event.audio_processed, now, draining=draining)
+        self._stall.response(offset + event.audio_processed, now, owed=draining)
         if isinstance(event, Progress):
             return []
         if isinstance(event, Partial):
@@ -308,7 +306,7 @@ class Session:
         del forced
         if self.state is State.CLOSED:
             return []
-        self._stall.progress(now, draining=self.state is State.DRAINING)
+        self._stall.progress(now, owed=self.state is State.DRAINING)
         return []
 
     def shutdown(self, now: float, timeout: float) -> list[Action]:
@@ -319,7 +317,7 @@ class Session:
         """
         if self.state is State.CLOSED:
             return []
-        self._shutdown_deadline = now + timeout
+        self._clock.shutdown(now, timeout)
         actions = self._warn_once(
             WarningCode.SERVER_SHUTTING_DOWN,
             "the server is shutting down: audio from now on is ignored; the finals of the "
@@ -370,27 +368,12 @@ class Session:
         """Check the session's deadlines; call at :meth:`deadline` (or any time)."""
         if self.state is State.CLOSED:
             return []
-        if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
+        expired = self._clock.expired(now, idle_counts=self.state is State.OPEN)
+        if expired is Expiry.SHUTDOWN:
             self.state = State.CLOSED
             return [Close(GOING_AWAY, "server shutting down")]
-        if (stall := self._stall.deadline()) is not None and now >= stall:
-            return self.refuse(
-                ErrorCode.BACKEND_UNAVAILABLE,
-                "speech recognition backend: no progress for "
-                f"{self.limits.final_timeout_seconds:g} s while a final was owed (stalled)",
-            )
-        if now >= self._started + self.limits.max_session_seconds:
-            return self.refuse(
-                ErrorCode.SESSION_TOO_LONG,
-                f"session reached its limit of {self.limits.max_session_seconds} s",
-            )
-        if self.state is State.OPEN and now >= self._last_activity + (
-            self.limits.idle_timeout_seconds
-        ):
-            return self.refuse(
-                ErrorCode.IDLE_TIMEOUT,
-                f"no message for {self.limits.idle_timeout_seconds} s",
-            )
+        if expired is not None:
+            return self.refuse(*self._clock.error(expired))
         if (
             self._deferred_cut is not None
             and self.state is State.OPEN
@@ -403,11 +386,7 @@ class Session:
         """When :meth:`tick` must next be called, or ``None`` once closed."""
         if self.state is State.CLOSED:
             return None
-        deadline = self._started + self.limits.max_session_seconds
-        if self.state is State.OPEN:
-            deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
-        if self._shutdown_deadline is not None:
-            deadline = min(deadline, self._shutdown_deadline)
+        deadline = self._clock.deadline(idle_counts=self.state is State.OPEN)
         if self._deferred_cut is not None and self.state is State.OPEN:
             deadline = min(deadline, self._deferred_cut + _AUDIO_PAUSE)
         return deadline
@@ -416,7 +395,7 @@ class Session:
         """When Riva's overdue final makes :meth:`tick` fail the session (stalled, see
         :mod:`asr_server.stall`), with ``backend_unavailable``; ``None`` when no final is
         owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`."""
-        return None if self.state is State.CLOSED else self._stall.deadline()
+        return None if self.state is State.CLOSED else self._clock.backend_deadline()
 
     @property
     def transcript(self) -> str:

@@ -1,9 +1,10 @@
 """The stall detector of a session: whether Riva owes an answer, and since when it has shown
 no progress at all.
 
-An answer is owed after ``finalize`` until Riva shows it processed the forced end (a
-response whose ``audio_processed`` reaches it), and after ``end`` or a shutdown until the
-gRPC call finishes. Every response in between (partial, final, or one without transcript)
+An answer is owed after ``finalize`` (or ``force_eou``) until Riva shows it processed the
+forced end (a response whose ``audio_processed`` reaches it), after ``end`` or a shutdown
+until the gRPC call finishes, and while the caller says so (the realtime API's client held
+by back-pressure). Every response in between (partial, final, or one without transcript)
 restarts the wait: a slow backend that keeps answering is waited for, only one that shows
 no progress for ``timeout`` seconds is stalled. Pure, the clock passed in.
 """
@@ -38,15 +39,27 @@ class StallWatch:
         if self.waiting_since is None:
             self.waiting_since = now
 
-    def response(self, reached: float, now: float, *, draining: bool) -> None:
-        """Riva answered, having processed ``reached`` seconds of session audio."""
+    def response(self, reached: float, now: float, *, owed: bool) -> None:
+        """Riva answered, having processed ``reached`` seconds of session audio.
+
+        Args:
+            reached: Seconds of session audio processed.
+            now: Clock reading.
+            owed: Riva owes an answer whatever it reached (as for :meth:`progress`).
+        """
         if self.cut_pending is not None and reached >= self.cut_pending - _CUT_TOLERANCE:
             self.cut_pending = None
-        self.progress(now, draining=draining)
+        self.progress(now, owed=owed)
 
-    def progress(self, now: float, *, draining: bool) -> None:
-        """Riva showed progress: restart the wait while it still owes an answer."""
-        owed = self.cut_pending is not None or draining
+    def progress(self, now: float, *, owed: bool) -> None:
+        """Riva showed progress: restart the wait while it still owes an answer.
+
+        Args:
+            now: Clock reading.
+            owed: Riva owes an answer besides a pending forced end: the audio has ended
+                (``end``, a shutdown), or the client is held while Riva catches up.
+        """
+        owed = owed or self.cut_pending is not None
         self.waiting_since = now if owed else None
 
     def clear(self) -> None:

@@ -51,6 +51,7 @@ from ..actions import (
 from ..limits import Limits
 from ..recordings.policy import RecordingDecision, RecordingPolicy
 from ..relay import BYTES_PER_SECOND
+from ..session_clock import Expiry, SessionClock
 from ..session_recording import SessionRecording
 from .audio import BufferFullError, InputAudio
 from .config import SessionSettings, TranscriptionSession
@@ -76,9 +77,6 @@ from .events import (
 from .transcript import Transcript
 
 __all__ = ["Action", "RealtimeSession", "Send"]
-
-_CUT_TOLERANCE = 0.01
-"""Seconds: Riva's ``audio_processed`` is a float32 on the wire."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +148,10 @@ class RealtimeSession:
         self._max_backlog = max_backlog_seconds
         self._updated = False
         self._seq = 0
-        self._started = now
-        self._last_activity = now
+        self._clock = SessionClock(limits, now)
+        self._stall = self._clock.stall
+        """Riva owes an answer after a forced end until it processed it, after ``done``
+        until its call ends, and while the client is held (:attr:`backlogged`)."""
         self._input = self._new_input()
         self._backend_started = False
         self._utterance_has_audio = False
@@ -160,12 +160,7 @@ class RealtimeSession:
         self._processed = 0.0
         """Seconds of session audio Riva reported processed."""
         self._transcript = Transcript(self._tag, self._next_id)
-        # Stall detection, as protocol.Session: while Riva owes an answer (a forced end
-        # not yet processed, or the finals after done), since when it showed no progress.
-        self._cut_pending: float | None = None
-        self._waiting_since: float | None = None
         self._going_away = False
-        self._shutdown_deadline: float | None = None
         self._recording = SessionRecording(recording)
         self._refusal = self._recording.decide(record=record, enhance_on_end=enhance_on_end)
 
@@ -199,7 +194,7 @@ class RealtimeSession:
         """A text frame from the client."""
         if self.state is State.CLOSED:
             return []
-        self._last_activity = now
+        self._clock.activity(now)
         limit = self.limits.max_frame_bytes
         if len(text) > limit or len(text.encode()) > limit:
             return self._reject(
@@ -232,7 +227,7 @@ class RealtimeSession:
         del data
         if self.state is State.CLOSED:
             return []
-        self._last_activity = now
+        self._clock.activity(now)
         return self._reject(
             RealtimeErrorCode.UNSUPPORTED_FRAME,
             "binary frames are not part of this API: send audio base64 in "
@@ -251,10 +246,8 @@ class RealtimeSession:
         self._processed = max(self._processed, reached)
         if held and not self.backlogged:
             # The client was held while Riva caught up: its silence was ours, not idling.
-            self._last_activity = now
-        if self._cut_pending is not None and reached >= self._cut_pending - _CUT_TOLERANCE:
-            self._cut_pending = None
-        self._progress(now)
+            self._clock.activity(now)
+        self._stall.response(reached, now, owed=self._owed)
         if isinstance(event, Progress):
             return []
         if isinstance(event, Partial):
@@ -271,7 +264,7 @@ class RealtimeSession:
         """One gRPC call of the relay finished (a :class:`~asr_server.relay.StreamEnded`)."""
         del forced
         if self.state is not State.CLOSED:
-            self._progress(now)
+            self._stall.progress(now, owed=self._owed)
         return []
 
     def backend_done(self, now: float) -> list[Action]:
@@ -318,7 +311,7 @@ class RealtimeSession:
         a session still open ``timeout`` seconds later is closed by :meth:`tick`."""
         if self.state is State.CLOSED:
             return []
-        self._shutdown_deadline = now + timeout
+        self._clock.shutdown(now, timeout)
         self._going_away = True
         return self._on_done(now) if self.state is State.OPEN else []
 
@@ -327,42 +320,24 @@ class RealtimeSession:
         :meth:`backend_deadline` (or any time)."""
         if self.state is State.CLOSED:
             return []
-        if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
+        expired = self._clock.expired(now, idle_counts=self._idle_counts)
+        if expired is Expiry.SHUTDOWN:
             self.state = State.CLOSED
             return [Close(GOING_AWAY, "server shutting down")]
-        timeout = self.limits.final_timeout_seconds
-        if self._waiting_since is not None and now >= self._waiting_since + timeout:
-            return self.refuse(
-                RealtimeErrorCode.BACKEND_UNAVAILABLE,
-                f"speech recognition backend: no progress for {timeout:g} s while a result "
-                "was owed (stalled)",
-            )
-        if now >= self._started + self.limits.max_session_seconds:
-            return self.refuse(
-                RealtimeErrorCode.SESSION_TOO_LONG,
-                f"session reached its limit of {self.limits.max_session_seconds:g} s",
-            )
-        idle = self.limits.idle_timeout_seconds
-        if self.state is State.OPEN and not self.backlogged and now >= self._last_activity + idle:
-            return self.refuse(RealtimeErrorCode.IDLE_TIMEOUT, f"no event for {idle:g} s")
-        return []
+        if expired is None:
+            return []
+        code, message = self._clock.error(expired)
+        return self.refuse(RealtimeErrorCode(code.value), message)
 
     def deadline(self) -> float | None:
         """When :meth:`tick` must next be called for the session's own limits."""
         if self.state is State.CLOSED:
             return None
-        deadline = self._started + self.limits.max_session_seconds
-        if self.state is State.OPEN and not self.backlogged:
-            deadline = min(deadline, self._last_activity + self.limits.idle_timeout_seconds)
-        if self._shutdown_deadline is not None:
-            deadline = min(deadline, self._shutdown_deadline)
-        return deadline
+        return self._clock.deadline(idle_counts=self._idle_counts)
 
     def backend_deadline(self) -> float | None:
         """When an overdue Riva answer fails the session, ``None`` when none is owed."""
-        if self.state is State.CLOSED or self._waiting_since is None:
-            return None
-        return self._waiting_since + self.limits.final_timeout_seconds
+        return None if self.state is State.CLOSED else self._clock.backend_deadline()
 
     @property
     def backlog_seconds(self) -> float:
@@ -460,12 +435,10 @@ class RealtimeSession:
             elif self._utterance_has_audio and not final:
                 # A forced end with audio since the last: Riva finalises it (force_eou).
                 self._utterance_has_audio = False
-                self._cut_pending = self._forwarded / BYTES_PER_SECOND
-                if self._waiting_since is None:
-                    self._waiting_since = now
+                self._stall.owe_cut(self._forwarded / BYTES_PER_SECOND, now)
                 actions.append(part)
-        if self.backlogged and self._waiting_since is None:
-            self._waiting_since = now  # Riva owes progress while the client is held
+        if self.backlogged:
+            self._stall.owe(now)  # Riva owes progress while the client is held
         return actions
 
     def _committed(self) -> InputAudioBufferCommitted:
@@ -480,7 +453,7 @@ class RealtimeSession:
         self.state = State.DRAINING
         if not self._backend_started:
             return self._end_session()
-        self._waiting_since = now
+        self._stall.progress(now, owed=True)  # the wait for the last results starts now
         return [*self._commit(now, final=True), EndAudio()]
 
     def _end_session(self) -> list[Action]:
@@ -488,7 +461,7 @@ class RealtimeSession:
         if end_recording := self._recording.end():
             # Every final is out (the recording keeps them all); the ids follow the close
             # of the recording (recording_ended), then the session's close.
-            self._waiting_since = None
+            self._stall.clear()
             return [last, *end_recording]
         return [last, *self._close()]
 
@@ -515,9 +488,16 @@ class RealtimeSession:
         )
         return [Send(error)]
 
-    def _progress(self, now: float) -> None:
-        owed = self._cut_pending is not None or self.state is State.DRAINING or self.backlogged
-        self._waiting_since = now if owed else None
+    @property
+    def _owed(self) -> bool:
+        """Riva owes an answer whatever it reached: after ``done``, or while the client
+        is held."""
+        return self.state is State.DRAINING or self.backlogged
+
+    @property
+    def _idle_counts(self) -> bool:
+        """The idle timeout applies: the session is open and its client not held."""
+        return self.state is State.OPEN and not self.backlogged
 
     def _new_input(self) -> InputAudio:
         return InputAudio(
