@@ -34,6 +34,8 @@ __all__ = [
     "authenticate",
     "bearer",
     "matching_key",
+    "origin_allowed",
+    "refusal_status",
 ]
 
 
@@ -64,6 +66,28 @@ def bearer(authorization: str | None) -> str | None:
     if authorization and authorization[:7].lower() == "bearer ":
         return authorization[7:].strip()
     return None
+
+
+def origin_allowed(allowed_origins: Sequence[str], origin: str | None) -> bool:
+    """Whether a request with this ``Origin`` header may go on.
+
+    An empty allow-list lets every origin in. A request without ``Origin`` is let through
+    too: servers and apps send none, and API keys guard them; the allow-list keeps other
+    web pages' scripts out of a browser's credentials.
+    """
+    return not allowed_origins or origin is None or origin in allowed_origins
+
+
+def refusal_status(decision: Decision) -> tuple[int, dict[str, str]]:
+    """The HTTP status and headers that refuse a request ``decision`` did not allow.
+
+    429 with ``Retry-After`` (whole seconds, at least 1) when the back-off refused the
+    address without checking its credential; otherwise 401 with ``WWW-Authenticate``
+    (RFC 6750 section 3), which tells a client a key is what it lacks.
+    """
+    if decision.retry_after is not None:
+        return 429, {"Retry-After": str(max(1, round(decision.retry_after)))}
+    return 401, {"WWW-Authenticate": 'Bearer realm="asr"'}
 
 
 def matching_key(offered: str, api_keys: Sequence[str]) -> str | None:

@@ -9,8 +9,6 @@ deprecated (RFC 9745 ``Deprecation`` header, a ``Link`` to the POST operation).
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -21,9 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import Receive, Scope, Send
 
+from .credentials import ErrorBody, issue_for
 from .metrics import CONTENT_TYPE
 from .responses import not_found, static_response
-from .state import Gateway, GatewayDep, client_address
+from .state import Gateway, GatewayDep
 
 __all__ = [
     "ErrorBody",
@@ -44,8 +43,6 @@ URL); the answer is ``Cache-Control: no-store``."""
 
 METRICS_PATH = "/metrics"
 """Prometheus text exposition."""
-
-logger = logging.getLogger("asr.server")
 
 _DEPRECATION_LINK = '</openapi.json#/paths/~1v1~1tokens/post>; rel="deprecation"'
 
@@ -73,12 +70,6 @@ class TokenBody(BaseModel):
     """Unix seconds."""
     expires_in: int
     """Seconds from now."""
-
-
-class ErrorBody(BaseModel):
-    """Why a request was refused."""
-
-    error: str
 
 
 @router.get("/healthz", response_model=HealthBody, tags=["probes"])
@@ -120,41 +111,15 @@ _TOKEN_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def _issue(request: Request, gw: Gateway) -> JSONResponse:
-    settings = gw.settings
     if not gw.auth.enabled:
         error = ErrorBody(error="tokens are issued only when ASR_SERVER_API_KEYS is set")
         return JSONResponse(error.model_dump(), status_code=404)
-    ttl = settings.token_ttl_seconds
-    issued = gw.auth.issue(
-        client_address(request),
-        request.headers.get("authorization"),
-        now=time.monotonic(),
-        wall=time.time(),
-        ttl=ttl,
-    )
-    decision = issued.decision
-    if decision.retry_after is not None:
-        assert decision.refusal is not None
-        retry = str(max(1, round(decision.retry_after)))
-        return JSONResponse(
-            ErrorBody(error=decision.refusal).model_dump(),
-            status_code=429,
-            headers={"Retry-After": retry},
-        )
-    if issued.token is None or issued.claims is None:
-        assert decision.refusal is not None
-        logger.info("token refused: missing or invalid API key")
-        return JSONResponse(
-            ErrorBody(error=decision.refusal).model_dump(),
-            status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="asr"'},
-        )
-    claims = issued.claims
-    logger.info(
-        "token issued",
-        extra={"token_id": claims.token_id, "key_id": claims.key_id, "ttl": ttl},
-    )
-    body = TokenBody(token=issued.token, expires_at=claims.expires_at, expires_in=int(ttl))
+    issued = issue_for(request, gw, "token")
+    if isinstance(issued, JSONResponse):
+        return issued
+    token, claims = issued
+    ttl = int(gw.settings.token_ttl_seconds)
+    body = TokenBody(token=token, expires_at=claims.expires_at, expires_in=ttl)
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, WebSocket
@@ -35,6 +34,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
+from .credentials import ErrorBody, allowed_origin, check_credentials, issue_for
 from .protocol import State
 from .realtime import (
     SUBPROTOCOL,
@@ -46,8 +46,7 @@ from .realtime import (
     token_from_subprotocols,
 )
 from .realtime_connection import INTERFACE, RealtimeConnection
-from .routes_http import ErrorBody
-from .state import GatewayDep, client_address
+from .state import GatewayDep
 
 __all__ = [
     "INTENT",
@@ -96,36 +95,11 @@ async def create_transcription_session(request: Request, gw: GatewayDep) -> JSON
     """
     secret: ClientSecret | None = None
     if gw.auth.enabled:
-        ttl = gw.settings.token_ttl_seconds
-        issued = gw.auth.issue(
-            client_address(request),
-            request.headers.get("authorization"),
-            now=time.monotonic(),
-            wall=time.time(),
-            ttl=ttl,
-        )
-        decision = issued.decision
-        if decision.retry_after is not None:
-            assert decision.refusal is not None
-            return JSONResponse(
-                ErrorBody(error=decision.refusal).model_dump(),
-                status_code=429,
-                headers={"Retry-After": str(max(1, round(decision.retry_after)))},
-            )
-        if issued.token is None or issued.claims is None:
-            assert decision.refusal is not None
-            logger.info("realtime session refused: missing or invalid API key")
-            return JSONResponse(
-                ErrorBody(error=decision.refusal).model_dump(),
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="asr"'},
-            )
-        claims = issued.claims
-        logger.info(
-            "realtime client secret issued",
-            extra={"token_id": claims.token_id, "key_id": claims.key_id, "ttl": ttl},
-        )
-        secret = ClientSecret(value=issued.token, expires_at=claims.expires_at)
+        issued = issue_for(request, gw, "realtime client secret")
+        if isinstance(issued, JSONResponse):
+            return issued
+        token, claims = issued
+        secret = ClientSecret(value=token, expires_at=claims.expires_at)
     body = session_object(_new_session_id(), client_secret=secret)
     return JSONResponse(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
@@ -149,11 +123,8 @@ async def realtime_needs_upgrade() -> PlainTextResponse:
 @router.websocket(REALTIME_PATH)
 async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
     settings = gw.settings
-    origin = websocket.headers.get("origin")
-    if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
-        # Refused before the handshake (uvicorn answers 403), as the own contract does.
-        logger.info("refused: origin %s is not allowed", origin)
-        await websocket.close()
+    if not allowed_origin(websocket, gw):
+        await websocket.close()  # before the handshake: uvicorn answers 403
         return
     offered = [str(p) for p in websocket.scope.get("subprotocols", [])]
     # Only ``realtime`` is ever echoed, so the secret never comes back in a header.
@@ -170,26 +141,10 @@ async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
     connection = RealtimeConnection(AsgiTransport(websocket), session, gw, log)
     query = parse_qs(websocket.url.query, keep_blank_values=True)
     token = token_from_subprotocols(offered)
-    decision = gw.auth.check(
-        client_address(websocket),
-        query_keys=query.get("api_key", []),
-        query_tokens=[*query.get("token", []), *([token] if token is not None else [])],
-        authorization=websocket.headers.get("authorization"),
-        now=time.monotonic(),
-        wall=time.time(),
-    )
-    if not decision.allowed:
-        assert decision.refusal is not None
-        if decision.retry_after is not None:
-            log.info("refused: too many failed attempts from %s", client_address(websocket))
-        else:
-            log.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
+    decision = check_credentials(websocket, gw, log, tokens=[token] if token is not None else [])
+    if decision.refusal is not None:
         await connection.run(session.refuse(RealtimeErrorCode.UNAUTHORIZED, decision.refusal))
         return
-    if decision.token_id is not None:
-        log.info("authenticated by token %s of key %s", decision.token_id, decision.key_id)
-    elif decision.key_id is not None:
-        log.info("authenticated by API key %s", decision.key_id)
     intents = query.get("intent", [])
     if intents != [INTENT]:
         shown = ", ".join(repr(i[:50]) for i in intents) or "none"

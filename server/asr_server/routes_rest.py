@@ -46,9 +46,10 @@ from asr.events import Final
 from asr.logs import ContextAdapter
 from asr.options import RecognitionOptions
 
-from .auth import Decision, bearer, matching_key
+from .auth import refusal_status
+from .credentials import check_credentials
 from .protocol import GOING_AWAY, error_code_for
-from .state import Gateway, GatewayDep, client_address
+from .state import Gateway, GatewayDep
 from .transcriptions import (
     AudioTooLongError,
     InvalidRequestError,
@@ -120,17 +121,6 @@ class RestRequest:
         """Let the request finish within ``timeout`` s, else answer 503."""
         if self.deadline.when() is None:
             self.deadline.reschedule(asyncio.get_running_loop().time() + timeout)
-
-
-def _authorize(request: Request, gw: Gateway) -> Decision:
-    header, tokens = request.headers.get("authorization"), request.query_params.getlist("token")
-    offered = bearer(header)
-    if offered and offered.startswith("v1.") and not matching_key(offered, gw.auth.api_keys):
-        tokens, header = [*tokens, offered], None  # a browser token sent as Bearer
-    now, wall = time.monotonic(), time.time()
-    return gw.auth.check(
-        client_address(request), query_tokens=tokens, authorization=header, now=now, wall=wall
-    )
 
 
 async def _spool(form: StreamingForm, spool: Any) -> AsyncIterator[bytes]:
@@ -233,19 +223,15 @@ async def create_transcription(request: Request, gw: GatewayDep) -> Response:
     log = ContextAdapter(logger, {"session_id": secrets.token_hex(8)})
     interface, started = gw.metrics.interface(INTERFACE), time.monotonic()
     slot, by, response = RestRequest(), "server", Response()
-    decision = _authorize(request, gw)
+    # OpenAI's SDK sends its api_key, a key or a browser token, as the Bearer header.
+    decision = check_credentials(request, gw, log, query_keys=False, bearer_tokens=True)
     # With the admission queue on, the request waits for a place silently (issue 12).
     refusal = await gw.admission.wait_for_slot(INTERFACE) if decision.allowed else None
-    if decision.retry_after is not None:
-        retry = str(max(1, round(decision.retry_after)))
-        response = _error(
-            429, decision.refusal or "", "too_many_attempts", **{"Retry-After": retry}
-        )
+    if not decision.allowed:
+        status, headers = refusal_status(decision)
+        code = "too_many_attempts" if status == 429 else "invalid_api_key"
+        response = _error(status, decision.refusal or "", code, **headers)
         close: int = CloseCode.UNAUTHORIZED
-    elif not decision.allowed:
-        headers = {"WWW-Authenticate": 'Bearer realm="asr"'}
-        response = _error(401, decision.refusal or "", "invalid_api_key", **headers)
-        close = CloseCode.UNAUTHORIZED
     elif refusal is not None and refusal.shutting_down:
         log.warning("refused: %s", refusal.log)
         response = _error(503, refusal.message, "shutting_down", **{"Retry-After": "1"})

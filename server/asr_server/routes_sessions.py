@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
@@ -39,10 +38,10 @@ from starlette.responses import Response
 
 from asr.events import Final
 
+from .credentials import ErrorBody, check_credentials, refusal_response
 from .recordings import InvalidCursor, JobRecord, JobState, Recordings, SessionRecord
 from .recordings import SessionState as RecordedState
-from .routes_http import ErrorBody
-from .state import Gateway, GatewayDep, client_address, owner_of
+from .state import Gateway, GatewayDep, owner_of
 from .transcriptions.formats import srt_body, text_body, vtt_body
 
 __all__ = [
@@ -230,20 +229,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _caller(request: Request, gw: Gateway) -> tuple[str, Recordings] | JSONResponse:
     """The caller's owner id and the recordings, or the refusal to send."""
-    decision = gw.auth.check(
-        client_address(request),
-        query_keys=request.query_params.getlist("api_key"),
-        query_tokens=request.query_params.getlist("token"),
-        authorization=request.headers.get("authorization"),
-        now=time.monotonic(),
-        wall=time.time(),
-    )
-    if decision.retry_after is not None:
-        assert decision.refusal is not None
-        retry = str(max(1, round(decision.retry_after)))
-        return _error(429, decision.refusal, {"Retry-After": retry})
-    if decision.refusal is not None:
-        return _error(401, decision.refusal, {"WWW-Authenticate": 'Bearer realm="asr"'})
+    decision = check_credentials(request, gw)
+    if not decision.allowed:
+        return refusal_response(decision)
     if gw.recordings is None:
         return _error(404, "recording is off on this server (ASR_SERVER_RECORDING=off)")
     return owner_of(decision.key_id), gw.recordings

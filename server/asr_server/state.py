@@ -7,7 +7,7 @@ the admission::
 
     @router.post("/v1/...")
     async def route(request: Request, gw: GatewayDep) -> ...:
-        decision = gw.auth.check(client_address(request), authorization=..., now=..., wall=...)
+        decision = check_credentials(request, gw)  # asr_server.credentials
         refusal = gw.admission.refusal(asyncio.get_running_loop().time())
         with gw.admission.hold(session):
             ... gw.client.recognize(...) ...

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, WebSocket
@@ -22,8 +21,9 @@ from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
 from .contract_connection import INTERFACE, ContractConnection
+from .credentials import allowed_origin, check_credentials
 from .protocol import Session, State
-from .state import GatewayDep, client_address, owner_of
+from .state import GatewayDep, owner_of
 
 __all__ = ["ContractConnection", "INTERFACE", "STREAM_PATH", "router"]
 
@@ -55,12 +55,8 @@ async def stream_needs_upgrade() -> PlainTextResponse:
 @router.websocket(STREAM_PATH)
 async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
     settings = gw.settings
-    origin = websocket.headers.get("origin")
-    if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
-        # Refused before the handshake: uvicorn answers 403. Servers and apps send no
-        # Origin and are let through (API keys guard them).
-        logger.info("refused: origin %s is not allowed", origin)
-        await websocket.close()
+    if not allowed_origin(websocket, gw):
+        await websocket.close()  # before the handshake: uvicorn answers 403
         return
     await websocket.accept()
     query = parse_qs(websocket.url.query, keep_blank_values=True)
@@ -75,27 +71,11 @@ async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
     )
     log = ContextAdapter(logger, {"session_id": session.session_id})
     connection = ContractConnection(AsgiTransport(websocket), session, gw, log)
-    decision = gw.auth.check(
-        client_address(websocket),
-        query_keys=query.get("api_key", []),
-        query_tokens=query.get("token", []),
-        authorization=websocket.headers.get("authorization"),
-        now=time.monotonic(),
-        wall=time.time(),
-    )
-    if not decision.allowed:
-        assert decision.refusal is not None
-        if decision.retry_after is not None:
-            log.info("refused: too many failed attempts from %s", client_address(websocket))
-        else:
-            log.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
+    decision = check_credentials(websocket, gw, log)
+    if decision.refusal is not None:
         await connection.run(session.refuse(ErrorCode.UNAUTHORIZED, decision.refusal))
         return
     connection.owner = owner_of(decision.key_id)
-    if decision.token_id is not None:
-        log.info("authenticated by token %s of key %s", decision.token_id, decision.key_id)
-    elif decision.key_id is not None:
-        log.info("authenticated by API key %s", decision.key_id)
     if not await connection.wait_for_slot():
         return
     with gw.admission.hold(connection, INTERFACE):

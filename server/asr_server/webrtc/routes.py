@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -33,9 +32,10 @@ from starlette.responses import Response
 from asr.contract import ErrorCode
 from asr.logs import ContextAdapter
 
+from ..credentials import allowed_origin, check_credentials
 from ..protocol import config_from_query
 from ..settings import IceServer
-from ..state import Gateway, client_address, owner_of
+from ..state import Gateway, owner_of
 from .metrics import INTERFACE, WebRtcMetrics
 from .peer import WebRtcPeer, host_addresses
 from .session import audio_format_problem
@@ -128,34 +128,18 @@ class WebRtcPeers:
     def _check_client(self, request: Request) -> tuple[dict[str, list[str]], str]:
         """Origin and credentials, as the WebSocket checks them; the parsed query and the
         session's owner."""
-        gw, settings = self.gw, self.gw.settings
-        origin = request.headers.get("origin")
-        if (
-            settings.allowed_origins
-            and origin is not None
-            and origin not in settings.allowed_origins
-        ):
-            logger.info("refused: origin %s is not allowed", origin)
+        if not allowed_origin(request, self.gw):
+            origin = request.headers.get("origin")
             raise _refused(403, "forbidden_origin", f"origin {origin} is not allowed")
         query = parse_qs(request.url.query, keep_blank_values=True)
-        address = client_address(request)
-        decision = gw.auth.check(
-            address,
-            query_keys=query.get("api_key", []),
-            query_tokens=query.get("token", []),
-            authorization=request.headers.get("authorization"),
-            now=time.monotonic(),
-            wall=time.time(),
-        )
+        decision = check_credentials(request, self.gw)
         if not decision.allowed:
             assert decision.refusal is not None
             if decision.retry_after is not None:
-                logger.info("refused: too many failed attempts from %s", address)
                 retry = str(max(1, round(decision.retry_after)))
                 raise _refused(
                     429, ErrorCode.UNAUTHORIZED, decision.refusal, **{"retry-after": retry}
                 )
-            logger.info("refused: %s", decision.refusal, extra={"key_id": decision.key_id})
             raise _refused(
                 401, ErrorCode.UNAUTHORIZED, decision.refusal, **{"www-authenticate": "Bearer"}
             )
