@@ -1,7 +1,9 @@
-"""What the own contract's sans-I/O session asks its I/O layer to do, and its states.
+"""What the sans-I/O sessions ask their I/O layer to do, and their states.
 
-:class:`~asr_server.protocol.Session` returns lists of these; :mod:`asr_server.ws_contract`
-carries them out in order. Plain frozen data, no behaviour.
+:class:`~asr_server.protocol.Session` (the own contract) returns lists of :data:`Action`,
+:class:`~asr_server.realtime.RealtimeSession` (NIM's realtime API) the same but for its own
+``Send`` of a realtime event; their connections carry them out in order. Plain frozen
+data, no behaviour.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from asr.options import RecognitionOptions
 __all__ = [
     "Action",
     "Close",
+    "CommonAction",
     "EndAudio",
     "EndRecording",
     "FinishUtterance",
@@ -87,16 +90,13 @@ class Close:
     reason: str
 
 
-Action = (
-    Send
-    | StartBackend
-    | ForwardAudio
-    | FinishUtterance
-    | EndAudio
-    | StartRecording
-    | EndRecording
-    | Close
+CommonAction = (
+    StartBackend | ForwardAudio | FinishUtterance | EndAudio | StartRecording | EndRecording | Close
 )
+"""Every action but the interface's own ``Send``."""
+
+Action = Send | CommonAction
+"""An action of the own contract's session."""
 
 
 class State(Enum):

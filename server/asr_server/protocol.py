@@ -5,7 +5,9 @@ A :class:`Session` holds everything about one connection. The asyncio layer
 clock) and carries out the actions it returns: send a message, start the Riva stream,
 forward audio, end the utterance or the audio, close. Nothing here touches a socket or
 reads a clock, so every rule of the contract is tested with plain calls
-(``tests/test_ws_protocol.py``).
+(``tests/test_ws_protocol.py``). What it shares with NIM's realtime session (deadlines,
+recording, close) is :class:`~asr_server.session_core.SessionCore`; the audio's pace,
+decoding and cuts are :class:`~asr_server.contract_audio.ContractAudio`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pydantic import ValidationError
 
 from asr.contract import (
     ERRORS,
-    CloseCode,
     ConfigMessage,
     EndMessage,
     ErrorCode,
@@ -32,67 +33,31 @@ from asr.contract import (
     WarningCode,
     WarningMessage,
 )
-from asr.errors import AudioFormatError
 from asr.events import Final, Partial, Progress
 
-from .actions import (
-    GOING_AWAY,
-    Action,
-    Close,
-    EndAudio,
-    EndRecording,
-    FinishUtterance,
-    ForwardAudio,
-    Send,
-    StartBackend,
-    StartRecording,
-    State,
-)
+from . import actions
+from .actions import *  # noqa: F403  (re-exported: the connections import them from here)
+from .actions import Action, Close, EndAudio, ForwardAudio, Send, StartBackend, State
 from .backend_errors import BACKEND_MESSAGES, error_code_for
 from .client_frames import FrameRefusal, read_text_frame, validate_message
-from .decoding import AudioDecoder
-from .limits import IngestRate, Limits
-from .recordings.policy import RecordingDecision, RecordingPolicy
-from .session_clock import Expiry, SessionClock
-from .session_recording import SessionRecording
-from .stream_options import (
-    QUERY_AUTH_KEYS,
-    config_from_query,
-    loads,
-    validation_summary,
-)
+from .contract_audio import ContractAudio
+from .limits import Limits
+from .recordings.policy import RecordingPolicy
+from .session_core import SessionCore
+from .stream_options import QUERY_AUTH_KEYS, config_from_query, loads, validation_summary
 from .utterances import Utterances
 
 __all__ = [
-    "Action",
-    "Close",
-    "EndAudio",
-    "EndRecording",
-    "FinishUtterance",
-    "ForwardAudio",
-    "GOING_AWAY",
     "QUERY_AUTH_KEYS",
-    "Send",
     "Session",
-    "StartBackend",
-    "StartRecording",
-    "State",
     "config_from_query",
     "error_code_for",
     "loads",
 ]
-
-_PCM16_BYTES_PER_SECOND = 16_000 * 2
-_AUDIO_PAUSE = 0.5
-"""Seconds without audio after a too-early ``finalize`` that apply it after all: the
-client stopped sending (push-to-talk released), so the cut ends the speech sent and
-cannot fall inside a word that goes on."""
+__all__ += actions.__all__
 
 
-# --- the session ---------------------------------------------------------------------
-
-
-class Session:
+class Session(SessionCore[Send]):
     """One WebSocket connection's protocol state.
 
     Args:
@@ -115,32 +80,17 @@ class Session:
         require_config: bool = False,
         recording: RecordingPolicy = RecordingPolicy.OFF,
     ) -> None:
-        self.session_id = session_id
-        self.limits = limits
-        self.state = State.OPEN
+        super().__init__(session_id=session_id, limits=limits, now=now, recording=recording)
         self.config = StreamConfig()
-        self.audio_seconds = 0.0
         self._query = query or {}
         self._require_config = require_config
         self._configured = False
         self._seq = 0
-        self._clock = SessionClock(limits, now)
-        self._rate = IngestRate(limits, now)
-        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        self._audio = ContractAudio(limits, self._stall, now, self.config)
         self._backend_started = False
-        self._utterance_has_audio = False
-        # 16 kHz PCM16 bytes forwarded to Riva, and where (seconds) the last forced end
-        # of utterance was put: the clock of the finalize rate rule and of the stall check.
-        self._forwarded = 0
-        self._last_cut = 0.0
-        self._deferred_cut: float | None = None
-        """Clock reading of a too-early ``finalize`` with no audio since."""
         self._warned: set[WarningCode] = set()
         # Transcript assembly, in seconds of session audio.
         self._utterances = Utterances(self._envelope)
-        self._stall = self._clock.stall
-        self._going_away = False
-        self._recording = SessionRecording(recording)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -160,14 +110,14 @@ class Session:
         """
         if now is not None:
             self._clock.restart(now)
-            self._rate = IngestRate(self.limits, now)
+            self._audio.restart(now)
         try:
             self.config = config_from_query(self._query)
         except ValueError as exc:
             message = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
             return self.refuse(ErrorCode.INVALID_CONFIG, f"bad query string: {message}")
         self._configured = any(k not in QUERY_AUTH_KEYS for k in self._query)
-        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        self._audio.configure(self.config)
         if refused := self._decide_recording():
             return refused
         return [
@@ -229,22 +179,11 @@ class Session:
             return self.refuse(
                 ErrorCode.CONFIG_REQUIRED, "send a 'config' message before the first audio frame"
             )
-        seconds = self._decoder.seconds(data)
-        if not self._rate.admit(seconds, now):
-            return self.refuse(
-                ErrorCode.TOO_FAST,
-                f"audio arrives faster than {self.limits.max_realtime_factor}x real time "
-                f"beyond a {self.limits.burst_seconds} s burst",
-            )
-        try:
-            pcm = self._decoder.decode(data)
-        except AudioFormatError as exc:
-            return self.refuse(
-                ErrorCode.INVALID_AUDIO, f"audio is not valid {self.config.encoding}: {exc}"
-            )
-        self.audio_seconds += seconds
+        pcm = self._audio.take(data, now)
+        if isinstance(pcm, FrameRefusal):
+            return self.refuse(pcm.code, pcm.message)
         actions: list[Action] = []
-        if self._rate.fill < 0.5:
+        if self._audio.too_fast:
             actions += self._warn_once(
                 WarningCode.AUDIO_TOO_FAST,
                 "audio arrives faster than real time; pace it as it is recorded or the "
@@ -254,11 +193,8 @@ class Session:
             self._backend_started = True
             actions += self._recording.start()
             actions.append(StartBackend(self.config.recognition_options()))
-        self._deferred_cut = None  # audio goes on: the early finalize merges into it
         if pcm:
-            self._forwarded += len(pcm)
             actions.append(ForwardAudio(pcm))
-        self._utterance_has_audio = True
         return actions
 
     def backend_event(
@@ -348,64 +284,15 @@ class Session:
             "the session's audio could not be kept; transcription goes on",
         )
 
-    def recording_ended(
-        self, *, recording_id: str | None, enhancement_job_id: str | None, now: float
-    ) -> list[Action]:
-        """The recording asked for by :class:`EndRecording` is closed: ``session.end``.
-
-        Args:
-            recording_id: The recording's id; ``None`` if it could not be kept.
-            enhancement_job_id: The queued enhancement job, if any.
-            now: Clock reading.
-        """
-        del now
-        if self.state is State.CLOSED:
-            return []
-        self._recording.ended(recording_id, enhancement_job_id)
-        return self._end_session()
-
-    def tick(self, now: float) -> list[Action]:
-        """Check the session's deadlines; call at :meth:`deadline` (or any time)."""
-        if self.state is State.CLOSED:
-            return []
-        expired = self._clock.expired(now, idle_counts=self.state is State.OPEN)
-        if expired is Expiry.SHUTDOWN:
-            self.state = State.CLOSED
-            return [Close(GOING_AWAY, "server shutting down")]
-        if expired is not None:
-            return self.refuse(*self._clock.error(expired))
-        if (
-            self._deferred_cut is not None
-            and self.state is State.OPEN
-            and now >= self._deferred_cut + _AUDIO_PAUSE
-        ):
-            return self._cut(now)
-        return []
-
-    def deadline(self) -> float | None:
-        """When :meth:`tick` must next be called, or ``None`` once closed."""
-        if self.state is State.CLOSED:
-            return None
-        deadline = self._clock.deadline(idle_counts=self.state is State.OPEN)
-        if self._deferred_cut is not None and self.state is State.OPEN:
-            deadline = min(deadline, self._deferred_cut + _AUDIO_PAUSE)
-        return deadline
-
-    def backend_deadline(self) -> float | None:
-        """When Riva's overdue final makes :meth:`tick` fail the session (stalled, see
-        :mod:`asr_server.stall`), with ``backend_unavailable``; ``None`` when no final is
-        owed. Call :meth:`tick` at the earlier of this and :meth:`deadline`."""
-        return None if self.state is State.CLOSED else self._clock.backend_deadline()
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of client audio accepted."""
+        return self._audio.audio_seconds
 
     @property
     def transcript(self) -> str:
         """The finals so far, joined by spaces."""
         return " ".join(self._utterances.texts)
-
-    @property
-    def recording(self) -> RecordingDecision:
-        """Whether the session is recorded, decided from its options before any audio."""
-        return self._recording.decision
 
     # -- handlers ---------------------------------------------------------------------
 
@@ -418,52 +305,29 @@ class Session:
         fields = message.model_fields_set - {"type"}
         self.config = self.config.model_copy(update={k: getattr(message, k) for k in fields})
         self._configured = True
-        self._decoder = AudioDecoder(self.config.encoding, self.config.sample_rate)
+        self._audio.configure(self.config)
         if refused := self._decide_recording():
             return refused
         return [Send(SessionUpdated(**self._envelope(), config=self.config))]
 
     def _finish_utterance(self, now: float) -> list[Action]:
-        if not self._utterance_has_audio:
-            return []
-        at = self._forwarded / _PCM16_BYTES_PER_SECOND
+        cut = self._audio.finalize(now)
+        if cut is not None:
+            return list(cut)
         minimum = self.limits.min_finalize_audio_seconds
-        if at - self._last_cut < minimum:
-            # Cutting speech that often garbles it (the backend decodes each piece
-            # alone). If audio goes on, it goes into the utterance in progress (nothing
-            # is lost); if it stops for _AUDIO_PAUSE, the cut is made then (tick).
-            self._deferred_cut = now
-            return self._warn_once(
-                WarningCode.FINALIZE_TOO_FREQUENT,
-                f"'finalize' less than {minimum:g} s of audio after the previous forced "
-                "endpoint (or the session start) is not applied while audio goes on: the "
-                "utterance continues until its next endpoint",
-            )
-        return self._cut(now)
-
-    def _cut(self, now: float) -> list[Action]:
-        self._deferred_cut = None
-        self._utterance_has_audio = False
-        actions: list[Action] = []
-        tail = self._decoder.flush()
-        if tail:
-            self._forwarded += len(tail)
-            actions.append(ForwardAudio(tail))
-        self._last_cut = self._forwarded / _PCM16_BYTES_PER_SECOND
-        self._stall.owe_cut(self._last_cut, now)
-        actions.append(FinishUtterance())
-        return actions
+        return self._warn_once(
+            WarningCode.FINALIZE_TOO_FREQUENT,
+            f"'finalize' less than {minimum:g} s of audio after the previous forced "
+            "endpoint (or the session start) is not applied while audio goes on: the "
+            "utterance continues until its next endpoint",
+        )
 
     def _on_end(self, now: float) -> list[Action]:
         self.state = State.DRAINING
-        self._deferred_cut = None  # ending the audio finalises it anyway
         if not self._backend_started:
             return self._end_session()
         self._stall.owe(now)
-        tail = self._decoder.flush()
-        actions: list[Action] = [ForwardAudio(tail)] if tail else []
-        actions.append(EndAudio())
-        return actions
+        return [*self._audio.end(), EndAudio()]
 
     def _decide_recording(self) -> list[Action]:
         refusal = self._recording.decide(
@@ -471,11 +335,22 @@ class Session:
         )
         return [] if refusal is None else self.refuse(ErrorCode.RECORDING_UNAVAILABLE, refusal)
 
+    # -- SessionCore ------------------------------------------------------------------
+
+    def _fail(self, code: ErrorCode, message: str) -> list[Action]:
+        return self.refuse(code, message)
+
+    def _timer(self) -> float | None:
+        # A deferred finalize is applied once the audio pauses (ContractAudio.due).
+        return self._audio.due() if self.state is State.OPEN else None
+
+    def _on_timer(self, now: float) -> list[Action]:
+        due = self._timer()
+        return list(self._audio.cut(now)) if due is not None and now >= due else []
+
     def _end_session(self) -> list[Action]:
-        if end_recording := self._recording.end():
-            # session.end carries the recording's ids: close it first (recording_ended).
-            self._stall.clear()
-            return list(end_recording)
+        if end_recording := self._end_recording():
+            return list(end_recording)  # session.end carries the recording's ids
         end = SessionEnd(
             **self._envelope(),
             transcript=self.transcript,
@@ -484,10 +359,7 @@ class Session:
             recording_id=self._recording.recording_id,
             enhancement_job_id=self._recording.enhancement_job_id,
         )
-        self.state = State.CLOSED
-        if self._going_away:
-            return [Send(end), Close(GOING_AWAY, "server shutting down")]
-        return [Send(end), Close(CloseCode.NORMAL, "session ended")]
+        return [Send(end), *self._close()]
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -33,26 +33,15 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from asr.contract import CloseCode
+from asr.contract import ErrorCode
 from asr.errors import AudioFormatError
 from asr.events import Final, Partial, Progress
 
-from ..actions import (
-    GOING_AWAY,
-    Close,
-    EndAudio,
-    EndRecording,
-    FinishUtterance,
-    ForwardAudio,
-    StartBackend,
-    StartRecording,
-    State,
-)
+from ..actions import Close, CommonAction, EndAudio, ForwardAudio, StartBackend, State
 from ..limits import Limits
-from ..recordings.policy import RecordingDecision, RecordingPolicy
+from ..recordings.policy import RecordingPolicy
 from ..relay import BYTES_PER_SECOND
-from ..session_clock import Expiry, SessionClock
-from ..session_recording import SessionRecording
+from ..session_core import SessionCore
 from .audio import BufferFullError, InputAudio
 from .config import SessionSettings, TranscriptionSession
 from .errors import RealtimeErrorCode, backend_error, fatal_error
@@ -86,19 +75,10 @@ class Send:
     event: AnyServerEvent
 
 
-Action = (
-    Send
-    | StartBackend
-    | ForwardAudio
-    | FinishUtterance
-    | EndAudio
-    | StartRecording
-    | EndRecording
-    | Close
-)
+Action = Send | CommonAction
 
 
-class RealtimeSession:
+class RealtimeSession(SessionCore[Send]):
     """One realtime connection's protocol state.
 
     Args:
@@ -136,9 +116,7 @@ class RealtimeSession:
         record: bool | None = None,
         enhance_on_end: bool | None = None,
     ) -> None:
-        self.session_id = session_id
-        self.limits = limits
-        self.state = State.OPEN
+        super().__init__(session_id=session_id, limits=limits, now=now, recording=recording)
         self.settings = settings or SessionSettings()
         self.audio_seconds = 0.0
         """Seconds of audio appended and accepted (cleared audio included)."""
@@ -148,10 +126,6 @@ class RealtimeSession:
         self._max_backlog = max_backlog_seconds
         self._updated = False
         self._seq = 0
-        self._clock = SessionClock(limits, now)
-        self._stall = self._clock.stall
-        """Riva owes an answer after a forced end until it processed it, after ``done``
-        until its call ends, and while the client is held (:attr:`backlogged`)."""
         self._input = self._new_input()
         self._backend_started = False
         self._utterance_has_audio = False
@@ -160,8 +134,6 @@ class RealtimeSession:
         self._processed = 0.0
         """Seconds of session audio Riva reported processed."""
         self._transcript = Transcript(self._tag, self._next_id)
-        self._going_away = False
-        self._recording = SessionRecording(recording)
         self._refusal = self._recording.decide(record=record, enhance_on_end=enhance_on_end)
 
     # -- inputs -------------------------------------------------------------------------
@@ -284,28 +256,6 @@ class RealtimeSession:
         del now
         return []
 
-    def recording_ended(
-        self, *, recording_id: str | None, enhancement_job_id: str | None, now: float
-    ) -> list[Action]:
-        """The recording asked for by :class:`EndRecording` is closed:
-        ``transcription_session.recorded`` with its ids, then the close.
-
-        Args:
-            recording_id: The recording's id; ``None`` if it could not be kept.
-            enhancement_job_id: The queued enhancement job, if any.
-            now: Clock reading.
-        """
-        del now
-        if self.state is State.CLOSED:
-            return []
-        self._recording.ended(recording_id, enhancement_job_id)
-        recorded = TranscriptionSessionRecorded(
-            event_id=self._next_id(),
-            recording_id=recording_id,
-            enhancement_job_id=enhancement_job_id,
-        )
-        return [Send(recorded), *self._close()]
-
     def shutdown(self, now: float, timeout: float) -> list[Action]:
         """The server is shutting down: as ``input_audio_buffer.done``, then close 1001;
         a session still open ``timeout`` seconds later is closed by :meth:`tick`."""
@@ -314,30 +264,6 @@ class RealtimeSession:
         self._clock.shutdown(now, timeout)
         self._going_away = True
         return self._on_done(now) if self.state is State.OPEN else []
-
-    def tick(self, now: float) -> list[Action]:
-        """Check the deadlines; call at the earlier of :meth:`deadline` and
-        :meth:`backend_deadline` (or any time)."""
-        if self.state is State.CLOSED:
-            return []
-        expired = self._clock.expired(now, idle_counts=self._idle_counts)
-        if expired is Expiry.SHUTDOWN:
-            self.state = State.CLOSED
-            return [Close(GOING_AWAY, "server shutting down")]
-        if expired is None:
-            return []
-        code, message = self._clock.error(expired)
-        return self.refuse(RealtimeErrorCode(code.value), message)
-
-    def deadline(self) -> float | None:
-        """When :meth:`tick` must next be called for the session's own limits."""
-        if self.state is State.CLOSED:
-            return None
-        return self._clock.deadline(idle_counts=self._idle_counts)
-
-    def backend_deadline(self) -> float | None:
-        """When an overdue Riva answer fails the session, ``None`` when none is owed."""
-        return None if self.state is State.CLOSED else self._clock.backend_deadline()
 
     @property
     def backlog_seconds(self) -> float:
@@ -368,11 +294,6 @@ class RealtimeSession:
     def transcript(self) -> str:
         """The completed transcripts so far, joined by spaces."""
         return " ".join(self._transcript.finals)
-
-    @property
-    def recording(self) -> RecordingDecision:
-        """Whether the session is recorded, decided from its options at connection."""
-        return self._recording.decision
 
     def describe(self) -> TranscriptionSession:
         """The session now in effect, as ``transcription_session.updated`` sends it."""
@@ -456,20 +377,29 @@ class RealtimeSession:
         self._stall.progress(now, owed=True)  # the wait for the last results starts now
         return [*self._commit(now, final=True), EndAudio()]
 
+    # -- SessionCore --------------------------------------------------------------------
+
+    def _fail(self, code: ErrorCode, message: str) -> list[Action]:
+        return self.refuse(RealtimeErrorCode(code.value), message)
+
+    @property
+    def _idle_counts(self) -> bool:
+        """The idle timeout applies while the session is open and its client not held."""
+        return self.state is State.OPEN and not self.backlogged
+
     def _end_session(self) -> list[Action]:
+        if self._recording.ids is not None:  # the recording is closed: its ids, the close
+            recorded = TranscriptionSessionRecorded(
+                event_id=self._next_id(),
+                recording_id=self._recording.recording_id,
+                enhancement_job_id=self._recording.enhancement_job_id,
+            )
+            return [Send(recorded), *self._close()]
         last = Send(self._transcript.last())
-        if end_recording := self._recording.end():
-            # Every final is out (the recording keeps them all); the ids follow the close
-            # of the recording (recording_ended), then the session's close.
-            self._stall.clear()
+        if end_recording := self._end_recording():
+            # Every final is out before the recording closes (it keeps them all).
             return [last, *end_recording]
         return [last, *self._close()]
-
-    def _close(self) -> list[Action]:
-        self.state = State.CLOSED
-        if self._going_away:
-            return [Close(GOING_AWAY, "server shutting down")]
-        return [Close(CloseCode.NORMAL, "session ended")]
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -493,11 +423,6 @@ class RealtimeSession:
         """Riva owes an answer whatever it reached: after ``done``, or while the client
         is held."""
         return self.state is State.DRAINING or self.backlogged
-
-    @property
-    def _idle_counts(self) -> bool:
-        """The idle timeout applies: the session is open and its client not held."""
-        return self.state is State.OPEN and not self.backlogged
 
     def _new_input(self) -> InputAudio:
         return InputAudio(
