@@ -13,6 +13,8 @@
   contract takes credentials (``Authorization: Bearer``, ``?token=``, ``?api_key=``); the
   Origin allow-list, the admission (interface ``realtime``), then a
   :class:`~asr_server.realtime_connection.RealtimeConnection` runs the session.
+  ``?record=true`` and ``?enhance_on_end=true`` ask for a recording (issue 15) under
+  ``ASR_SERVER_RECORDING``, as on the own contract; it belongs to the API key's owner.
 
 The protocol itself is :mod:`asr_server.realtime` (no I/O). A refused connection is
 accepted first and told why with an ``error`` event and a close code (``unauthorized``
@@ -30,7 +32,9 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
 
+from asr.contract import StreamConfig
 from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
@@ -46,7 +50,8 @@ from .realtime import (
     token_from_subprotocols,
 )
 from .realtime_connection import INTERFACE, RealtimeConnection
-from .state import GatewayDep
+from .state import GatewayDep, owner_of
+from .stream_options import validation_summary
 
 __all__ = [
     "INTENT",
@@ -69,6 +74,8 @@ MAX_BACKLOG_SECONDS = 10.0
 """Audio Riva may be behind before the gateway stops reading the client (back-pressure
 for clients that send a file as fast as they read it)."""
 
+_RECORDING_OPTIONS = ("record", "enhance_on_end")
+
 logger = logging.getLogger("asr.server")
 
 router = APIRouter(tags=["realtime"])
@@ -81,6 +88,20 @@ _SESSION_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def _new_session_id() -> str:
     return f"sess_{secrets.token_hex(8)}"
+
+
+def _recording_options(query: dict[str, list[str]]) -> tuple[StreamConfig, str | None]:
+    """``?record=`` and ``?enhance_on_end=`` (issue 15), read as the own contract reads
+    them (its :class:`~asr.contract.StreamConfig` fields); NVIDIA's client sends neither.
+
+    Returns:
+        The options (both ``false`` when not given), and why they are invalid, if they are.
+    """
+    given = {name: query[name][-1] for name in _RECORDING_OPTIONS if query.get(name)}
+    try:
+        return StreamConfig.model_validate(given), None
+    except ValidationError as exc:
+        return StreamConfig(), f"invalid recording options: {validation_summary(exc)}"
 
 
 @router.post(SESSIONS_PATH, response_model=TranscriptionSession, responses=_SESSION_RESPONSES)
@@ -130,27 +151,36 @@ async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
     # Only ``realtime`` is ever echoed, so the secret never comes back in a header.
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     loop = asyncio.get_running_loop()
+    query = parse_qs(websocket.url.query, keep_blank_values=True)
+    recording, bad_recording = _recording_options(query)
     session = RealtimeSession(
         session_id=_new_session_id(),
         limits=settings.limits,
         now=loop.time(),
         require_update=settings.require_config,
         max_backlog_seconds=MAX_BACKLOG_SECONDS,
+        recording=settings.recording,
+        record=recording.record,
+        enhance_on_end=recording.enhance_on_end,
     )
     log = ContextAdapter(logger, {"session_id": session.session_id})
     connection = RealtimeConnection(AsgiTransport(websocket), session, gw, log)
-    query = parse_qs(websocket.url.query, keep_blank_values=True)
     token = token_from_subprotocols(offered)
     decision = check_credentials(websocket, gw, log, tokens=[token] if token is not None else [])
     if decision.refusal is not None:
         await connection.run(session.refuse(RealtimeErrorCode.UNAUTHORIZED, decision.refusal))
         return
+    connection.owner = owner_of(decision.key_id)  # of the session's recording
     intents = query.get("intent", [])
     if intents != [INTENT]:
         shown = ", ".join(repr(i[:50]) for i in intents) or "none"
         log.info("refused: intent %s", shown)
         message = f"this endpoint serves ?intent={INTENT} only (speech to text); got intent {shown}"
         await connection.run(session.refuse(RealtimeErrorCode.INVALID_CONFIG, message))
+        return
+    if bad_recording is not None:
+        log.info("refused: %s", bad_recording)
+        await connection.run(session.refuse(RealtimeErrorCode.INVALID_CONFIG, bad_recording))
         return
     if (refusal := gw.admission.refusal(loop.time())) is not None:
         log.warning("refused: %s", refusal.log)
