@@ -16,7 +16,7 @@ from typing import Any
 from asr.client import RivaASRClient
 from asr.evaluation.runner import GrpcTransport, Transport
 from asr.evaluation.websocket import WebSocketTransport
-from asr.settings import RivaSettings
+from asr.settings import BreakerSettings, RetrySettings
 
 from .clips import PcmClip, load_clips
 from .config import LoadConfig, check_targets
@@ -30,7 +30,9 @@ __all__ = ["run_load"]
 def _grpc_client(uri: str) -> RivaASRClient:
     # One attempt and a breaker that does not open: the load tool measures the server's
     # behaviour (a refusal is RESOURCE_EXHAUSTED at once), not the client's resilience.
-    return RivaASRClient(RivaSettings(uri=uri, retry_attempts=1, breaker_fail_max=10_000))
+    return RivaASRClient(
+        uri, retry=RetrySettings(attempts=1), breaker=BreakerSettings(fail_max=10_000)
+    )
 
 
 async def _start(riva_limit: int, ws_limit: int | None) -> list[ServerProcess]:

@@ -7,7 +7,9 @@ from when the chunk ending at the result's ``audio_processed`` was sent (stream 
 ``audio_processed`` - 100 ms: the first chunk goes at once) to when the result arrived.
 The difference of the two is what Dynamo adds.
 
-    .venv/bin/python scripts/bench_dynamo.py --rounds 3
+    .venv/bin/python scripts/bench_dynamo.py --rounds 3 --speech /path/to/speech
+
+JFK is ``jfk/jfk.wav`` of the speech sets (``--speech`` or ``$ASR_SPEECH_FIXTURES``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pathlib import Path
 
 from asr import Final, RecognitionOptions, RivaASRClient, chunk_bytes, load_pcm16, paced
 from asr.dynamo import DynamoASRClient
+from asr.evaluation.corpus import speech_fixtures
 
-JFK = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "speech" / "jfk" / "jfk.wav"
 ENDPOINT = "bench.asr.stream"
 _CHUNK_SECONDS = 0.1
 
@@ -86,8 +88,8 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-async def main(rounds: int) -> None:
-    pcm = load_pcm16(JFK)
+async def main(rounds: int, jfk: Path) -> None:
+    pcm = load_pcm16(jfk)
     kv = tempfile.mkdtemp(prefix="bench-dynamo-")
     env = {
         "DYN_DISCOVERY_BACKEND": "file",
@@ -131,4 +133,6 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--speech", type=Path, help="folder of speech sets (ASR_SPEECH_FIXTURES)")
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, speech_fixtures(args.speech) / "jfk" / "jfk.wav"))

@@ -91,7 +91,7 @@ def test_silence_says_no_speech_was_found(riva_server: ServerThread, tmp_path: P
 
 
 def test_nothing_listening_is_one_line_with_a_hint() -> None:
-    done = asr("transcribe", WAV, "--server", "127.0.0.1:9", env={"RIVA_RETRY_ATTEMPTS": "2"})
+    done = asr("transcribe", WAV, "--server", "127.0.0.1:9", env={"RIVA_RETRY__ATTEMPTS": "2"})
     assert done.returncode == 2
     line = one_line(done.stderr)  # no retry warnings before it
     assert line == (
@@ -129,7 +129,7 @@ def test_tls_to_a_plaintext_server_is_explained(riva_server: ServerThread) -> No
         ("--server", riva_server.uri, "--use-ssl"),
         ("--server", f"https://{riva_server.uri}"),
     ):
-        done = asr("models", *flags, env={"RIVA_RETRY_ATTEMPTS": "1"})
+        done = asr("models", *flags, env={"RIVA_RETRY__ATTEMPTS": "1"})
         assert done.returncode == 2
         line = one_line(done.stderr)  # no "ssl_transport_security.cc" line from gRPC core
         assert f"TLS handshake with {riva_server.uri} failed" in line

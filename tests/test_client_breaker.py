@@ -10,7 +10,13 @@ import asyncio
 
 import pytest
 
-from asr import CircuitOpenError, RivaASRClient, UnavailableError
+from asr import (
+    BreakerSettings,
+    CircuitOpenError,
+    RetrySettings,
+    RivaASRClient,
+    UnavailableError,
+)
 
 from .conftest import scaled
 from .scripted import Script, start_scripted
@@ -22,9 +28,8 @@ async def test_a_refused_call_starts_the_health_check_that_reopens_the_path() ->
     try:
         async with RivaASRClient(
             uri=f"127.0.0.1:{port}",
-            retry_attempts=1,
-            breaker_fail_max=2,
-            breaker_reset_timeout=300,
+            retry=RetrySettings(attempts=1),
+            breaker=BreakerSettings(fail_max=2, reset_timeout=300),
         ) as client:
             for _ in range(2):
                 with pytest.raises(UnavailableError):

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from asr import (
+    BreakerSettings,
     CircuitOpenError,
     DeadlineExceededError,
     EndOfUtterance,
@@ -20,6 +21,7 @@ from asr import (
     Partial,
     RecognitionOptions,
     ResourceExhaustedError,
+    RetrySettings,
     RivaASRClient,
     StreamInterruptedError,
     SyncRivaASRClient,
@@ -44,13 +46,17 @@ def chunks(data: bytes = AUDIO, size: int = 3_200) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def client_for(port: int, **overrides: Any) -> RivaASRClient:
-    settings: dict[str, Any] = {
-        "retry_initial_backoff": 0.01,
-        "retry_max_backoff": 0.05,
-        **overrides,
-    }
-    return RivaASRClient(uri=f"127.0.0.1:{port}", **settings)
+def client_for(
+    port: int,
+    *,
+    breaker: BreakerSettings | None = None,
+    metadata: str | None = None,
+    **retry: Any,
+) -> RivaASRClient:
+    """A client of the scripted server whose retries wait 50 ms at most; ``retry`` sets
+    fields of :class:`RetrySettings`."""
+    policy = RetrySettings.model_validate({"initial_backoff": 0.01, "max_backoff": 0.05} | retry)
+    return RivaASRClient(uri=f"127.0.0.1:{port}", retry=policy, breaker=breaker, metadata=metadata)
 
 
 async def collect(
@@ -91,7 +97,7 @@ async def test_unary_retries_unavailable_then_succeeds(scripted: tuple[Script, i
 async def test_unary_gives_up_after_attempts(scripted: tuple[Script, int]) -> None:
     script, port = scripted
     script.steps = ["unavailable"]
-    async with client_for(port, retry_attempts=3, breaker_fail_max=10) as client:
+    async with client_for(port, attempts=3, breaker=BreakerSettings(fail_max=10)) as client:
         with pytest.raises(UnavailableError) as info:
             await client.list_models()
     assert info.value.code == "UNAVAILABLE"
@@ -112,7 +118,7 @@ async def test_resource_exhausted_is_retried(scripted: tuple[Script, int]) -> No
 async def test_invalid_argument_is_not_retried_nor_counted(scripted: tuple[Script, int]) -> None:
     script, port = scripted
     script.steps = ["invalid"]
-    async with client_for(port, breaker_fail_max=1) as client:
+    async with client_for(port, breaker=BreakerSettings(fail_max=1)) as client:
         for _ in range(3):
             with pytest.raises(InvalidArgumentError) as info:
                 await collect(client)
@@ -179,7 +185,7 @@ async def test_stream_beyond_replay_buffer_is_not_retried(scripted: tuple[Script
 async def test_deadline_fires_and_is_retried(scripted: tuple[Script, int]) -> None:
     script, port = scripted
     script.steps = ["hang"]
-    async with client_for(port, retry_attempts=2, breaker_fail_max=10) as client:
+    async with client_for(port, attempts=2, breaker=BreakerSettings(fail_max=10)) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
         with pytest.raises(DeadlineExceededError):
@@ -192,7 +198,7 @@ async def test_deadline_fires_and_is_retried(scripted: tuple[Script, int]) -> No
 async def test_stream_deadline(scripted: tuple[Script, int]) -> None:
     script, port = scripted
     script.steps = ["hang"]
-    async with client_for(port, retry_attempts=1) as client:
+    async with client_for(port, attempts=1) as client:
         with pytest.raises(DeadlineExceededError):
             async for _ in client.stream(chunks(), timeout=0.3):
                 pass
@@ -202,7 +208,7 @@ async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int
     script, port = scripted
     script.steps = ["unavailable", "unavailable", "ok"]
     async with client_for(
-        port, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=0.3
+        port, attempts=1, breaker=BreakerSettings(fail_max=2, reset_timeout=0.3)
     ) as client:
         for _ in range(2):
             with pytest.raises(UnavailableError):
@@ -225,7 +231,7 @@ async def test_a_full_server_does_not_open_the_breaker(scripted: tuple[Script, i
     # must not lock every caller out once a stream ends and there is room again.
     script, port = scripted
     script.steps = ["exhausted"] * 6 + ["ok"]
-    async with client_for(port, retry_attempts=1, breaker_fail_max=2) as client:
+    async with client_for(port, attempts=1, breaker=BreakerSettings(fail_max=2)) as client:
         for _ in range(6):
             with pytest.raises(ResourceExhaustedError):
                 await client.list_models()
@@ -238,7 +244,7 @@ async def test_serving_health_lets_a_trial_through_at_once(scripted: tuple[Scrip
     script, port = scripted
     script.steps = ["unavailable", "unavailable", "ok"]
     async with client_for(
-        port, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=300
+        port, attempts=1, breaker=BreakerSettings(fail_max=2, reset_timeout=300)
     ) as client:
         for _ in range(2):
             with pytest.raises(UnavailableError):
@@ -257,7 +263,7 @@ async def test_unreachable_server_is_unavailable() -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with client_for(port, retry_attempts=2) as client:
+    async with client_for(port, attempts=2) as client:
         assert await client.health() is False
         with pytest.raises(UnavailableError):
             await collect(client)

@@ -8,10 +8,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from asr import ConfigurationError, RivaASRClient, UnavailableError
+from asr import ConfigurationError, RetrySettings, RivaASRClient, UnavailableError
 
 from .scripted import Script, start_scripted
 from .tls import CertificateAuthority, Pem
+
+ONE_ATTEMPT = RetrySettings(attempts=1)  # a refused handshake fails at once
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ async def test_tls_with_custom_root(pki: dict[str, Pem], tls_port: int) -> None:
 
 
 async def test_plaintext_client_cannot_talk_to_tls_server(tls_port: int) -> None:
-    async with RivaASRClient(uri=f"localhost:{tls_port}", retry_attempts=1) as client:
+    async with RivaASRClient(uri=f"localhost:{tls_port}", retry=ONE_ATTEMPT) as client:
         with pytest.raises(UnavailableError):
             await client.list_models(timeout=2)
 
@@ -81,7 +83,7 @@ async def test_mtls_refuses_client_without_valid_certificate(
         ssl_root_cert=pki["ca"].cert,
         ssl_client_cert=pem.cert if pem else None,
         ssl_client_key=pem.key if pem else None,
-        retry_attempts=1,
+        retry=ONE_ATTEMPT,
     ) as client:
         assert await client.health() is False
         with pytest.raises(UnavailableError):

@@ -353,7 +353,7 @@ def test_status_reports_an_unreachable_endpoint() -> None:
         "127.0.0.1:1",
         "--env-file",
         "/dev/null",
-        env={"RIVA_TIMEOUT": "1", "RIVA_RETRY_ATTEMPTS": "1"},
+        env={"RIVA_TIMEOUT": "1", "RIVA_RETRY__ATTEMPTS": "1"},
         timeout=60,
     )
     assert result.returncode == 1

@@ -15,9 +15,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from asr import (
+    BreakerSettings,
     CircuitOpenError,
     DeadlineExceededError,
     Final,
+    RetrySettings,
     RivaASRClient,
     RivaSettings,
     StreamInterruptedError,
@@ -34,6 +36,8 @@ from asr_server.settings import ServerSettings
 from .conftest import SPEECH, ServerThread, scaled
 from .helpers import RivaProcess, closed_port
 from .tls import CertificateAuthority
+
+ONE_ATTEMPT = RetrySettings(attempts=1)  # the failures themselves are under test
 
 JFK = (
     "and so my fellow americans ask not what your country can do for you "
@@ -92,9 +96,8 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
     tasks_before = len(asyncio.all_tasks())
     client = RivaASRClient(
         uri=riva_process.uri,
-        retry_attempts=1,
-        breaker_fail_max=2,
-        breaker_reset_timeout=1.0,
+        retry=ONE_ATTEMPT,
+        breaker=BreakerSettings(fail_max=2, reset_timeout=1.0),
         timeout=scaled(5),
     )
     async with client:
@@ -125,7 +128,7 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
 
 
 async def test_stalled_riva_hits_the_deadline(riva_process: RivaProcess) -> None:
-    async with RivaASRClient(uri=riva_process.uri, retry_attempts=1, timeout=1.0) as client:
+    async with RivaASRClient(uri=riva_process.uri, retry=ONE_ATTEMPT, timeout=1.0) as client:
         assert await client.list_models()
         riva_process.pause()  # the kernel still accepts; the process never answers
         try:
@@ -174,7 +177,10 @@ async def _session(
 async def gateway_for(uri: str) -> AsyncIterator[GatewayServer]:
     settings = ServerSettings(host="127.0.0.1", port=0)
     riva = RivaSettings(
-        uri=uri, retry_attempts=1, breaker_fail_max=2, breaker_reset_timeout=1.0, timeout=scaled(5)
+        uri=uri,
+        retry=ONE_ATTEMPT,
+        breaker=BreakerSettings(fail_max=2, reset_timeout=1.0),
+        timeout=scaled(5),
     )
     async with GatewayServer(settings, riva) as server:
         yield server
@@ -297,16 +303,18 @@ async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
             ssl_client_key=pki["client"].key,
         ) as client:
             assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
-        for extra in (
-            {},
-            {"ssl_client_cert": pki["rogue"].cert, "ssl_client_key": pki["rogue"].key},
-        ):
+        for pem in (None, pki["rogue"]):
             async with RivaASRClient(
-                uri=uri, ssl_root_cert=pki["ca"].cert, retry_attempts=1, timeout=scaled(5), **extra
+                uri=uri,
+                ssl_root_cert=pki["ca"].cert,
+                ssl_client_cert=pem.cert if pem else None,
+                ssl_client_key=pem.key if pem else None,
+                retry=ONE_ATTEMPT,
+                timeout=scaled(5),
             ) as client:
                 with pytest.raises(UnavailableError):
                     await transcribe(client)
-        async with RivaASRClient(uri=uri, retry_attempts=1, timeout=scaled(5)) as client:
+        async with RivaASRClient(uri=uri, retry=ONE_ATTEMPT, timeout=scaled(5)) as client:
             with pytest.raises(UnavailableError):  # plaintext to a TLS server
                 await client.list_models()
     finally:

@@ -1,14 +1,31 @@
-"""RIVA_* environment variables and option mapping onto the Riva protos."""
+"""RIVA_* environment variables (grouped, and the flat names they replace) and option
+mapping onto the Riva protos."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import pytest
 import riva.client.proto.riva_audio_pb2 as raudio
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from asr import AudioEncoding, EndpointingConfig, RecognitionOptions, RivaSettings
+from asr import (
+    AudioEncoding,
+    BreakerSettings,
+    EndpointingConfig,
+    KeepaliveSettings,
+    RecognitionOptions,
+    RetrySettings,
+    RivaASRClient,
+    RivaSettings,
+)
 from asr.protocol import recognition_config, streaming_config
-from asr.settings import parse_metadata
+from asr.settings import parse_metadata, with_overrides
+from asr.settings_legacy import DEPRECATED_FIELDS
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,16 +102,110 @@ def test_options_are_frozen_and_validated() -> None:
 
 
 def test_env_example_documents_every_setting() -> None:
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     documented = {
         line.lstrip("# ").split("=", 1)[0]
         for line in text.splitlines()
         if line.lstrip("# ").startswith("RIVA_")
     }
-    expected = {f"RIVA_{name.upper()}" for name in RivaSettings.model_fields}
+    expected = set()
+    for name, field in RivaSettings.model_fields.items():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            expected |= {f"RIVA_{name.upper()}__{sub.upper()}" for sub in group.model_fields}
+        else:
+            expected.add(f"RIVA_{name.upper()}")
     assert expected <= documented, expected - documented
+    deprecated = {f"RIVA_{old.upper()}" for old in DEPRECATED_FIELDS}
+    assert all(name in text for name in deprecated)
+    assert "removed in the next minor release" in text
+
+
+def test_grouped_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIVA_RETRY__ATTEMPTS", "2")
+    monkeypatch.setenv("RIVA_RETRY__REPLAY_BUFFER_SECONDS", "5")
+    monkeypatch.setenv("RIVA_BREAKER__FAIL_MAX", "3")
+    monkeypatch.setenv("riva_keepalive__time", "12.5")  # names are case-insensitive
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new names are not deprecated
+        settings = RivaSettings()
+    assert settings.retry == RetrySettings(attempts=2, replay_buffer_seconds=5)
+    assert settings.breaker == BreakerSettings(fail_max=3)
+    assert settings.keepalive == KeepaliveSettings(time=12.5)
+
+
+@pytest.mark.parametrize(("old", "group_field"), sorted(DEPRECATED_FIELDS.items()))
+def test_flat_variables_still_work_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, old: str, group_field: tuple[str, str]
+) -> None:
+    group, field = group_field
+    monkeypatch.setenv(f"RIVA_{old.upper()}", "3")
+    new = f"RIVA_{group.upper()}__{field.upper()}"
+    with pytest.warns(DeprecationWarning, match=f"RIVA_{old.upper()} is deprecated.* use {new}"):
+        settings = RivaSettings()
+    assert getattr(getattr(settings, group), field) == 3
+
+
+def test_new_variable_wins_over_the_flat_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIVA_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("RIVA_RETRY_MAX_BACKOFF", "0.5")
+    monkeypatch.setenv("RIVA_RETRY__ATTEMPTS", "7")
+    with pytest.warns(DeprecationWarning):
+        settings = RivaSettings()
+    assert (settings.retry.attempts, settings.retry.max_backoff) == (7, 0.5)
+
+
+def test_flat_keywords_still_work_and_beat_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RIVA_BREAKER__FAIL_MAX", "9")
+    monkeypatch.setenv("RIVA_BREAKER__RESET_TIMEOUT", "4")
+    with pytest.warns(DeprecationWarning, match=r"breaker=BreakerSettings\(fail_max=...\)"):
+        settings = RivaSettings(breaker_fail_max=2)  # the old name
+    assert settings.breaker == BreakerSettings(fail_max=2, reset_timeout=4)
+    with pytest.warns(DeprecationWarning):
+        validated = RivaSettings.model_validate({"retry_attempts": 1})
+    assert validated.retry.attempts == 1
+
+
+def test_a_flat_variable_is_logged_once_naming_its_replacement() -> None:
+    # A process of its own: what an operator sees in a service's log.
+    code = (
+        "import logging; logging.basicConfig(format='%(levelname)s %(message)s'); "
+        "from asr import RivaSettings; RivaSettings(); RivaSettings()"
+    )
+    env = os.environ | {"RIVA_BREAKER_RESET_TIMEOUT": "5"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    lines = [line for line in done.stderr.splitlines() if "RIVA_BREAKER_RESET_TIMEOUT" in line]
+    assert lines == [
+        "WARNING RIVA_BREAKER_RESET_TIMEOUT is deprecated and removed in the next minor "
+        "release; use RIVA_BREAKER__RESET_TIMEOUT"
+    ]
+
+
+def test_overrides_are_validated_and_merge_groups() -> None:
+    base = RivaSettings(uri="riva:50051", retry=RetrySettings(attempts=2, max_backoff=0.5))
+    changed = with_overrides(base, uri="https://riva.example.com", retry={"attempts": 5})
+    assert (changed.uri, changed.tls) == ("riva.example.com:443", True)
+    assert changed.retry == RetrySettings(attempts=5, max_backoff=0.5)  # merged field by field
+    assert with_overrides(base, metadata="a=1").metadata == (("a", "1"),)
+    assert with_overrides(base) is base
+    with pytest.raises(ValidationError):
+        with_overrides(base, retry={"attempts": 0})
+
+
+def test_client_keywords_override_the_settings() -> None:
+    base = RivaSettings(uri="riva:50051", timeout=3, retry=RetrySettings(attempts=2))
+    client = RivaASRClient(settings=base, stream_timeout=60, breaker=BreakerSettings(fail_max=1))
+    assert client.settings.uri == "riva:50051"  # None keeps what the settings say
+    assert (client.settings.timeout, client.settings.stream_timeout) == (3, 60)
+    assert client.retry == RetrySettings(attempts=2)
+    assert client.breaker.fail_max == 1
+    replaced = RivaASRClient("other:1", settings=base, retry=RetrySettings(max_backoff=1))
+    assert replaced.settings.uri == "other:1"
+    assert replaced.retry == RetrySettings(max_backoff=1)  # a group replaces the group
 
 
 @pytest.mark.parametrize(
@@ -137,5 +248,5 @@ def test_endpoints_that_are_not_grpc_are_refused(uri: str) -> None:
 def test_replay_buffer_follows_the_stream_format(
     options: RecognitionOptions, per_second: int
 ) -> None:
-    # The client's replay buffer holds replay_buffer_seconds of this stream's audio.
+    # The client's replay buffer holds retry.replay_buffer_seconds of this stream's audio.
     assert options.max_bytes_per_second == per_second

@@ -61,4 +61,4 @@ def open_backend(
 
         chosen = dynamo if dynamo is not None else Settings()
         return Backend(DynamoASRClient(chosen), f"Dynamo endpoint {chosen.endpoint}")
-    return Backend(RivaASRClient(riva, metrics=metrics.riva), f"Riva at {riva.uri}")
+    return Backend(RivaASRClient(settings=riva, metrics=metrics.riva), f"Riva at {riva.uri}")

@@ -39,7 +39,7 @@ from .errors import (
 from .events import Alternative, Final, Partial, Progress, TranscriptEvent, Word
 from .markers import EndOfUtterance
 from .options import AudioEncoding, EndpointingConfig, RecognitionOptions
-from .settings import RivaSettings
+from .settings import BreakerSettings, KeepaliveSettings, RetrySettings, RivaSettings
 from .sync import SyncRivaASRClient
 
 __version__ = "0.1.0"
@@ -50,6 +50,7 @@ __all__ = [
     "AudioEncoding",
     "AudioFormatError",
     "AuthenticationError",
+    "BreakerSettings",
     "CircuitOpenError",
     "ConfigurationError",
     "DeadlineExceededError",
@@ -58,6 +59,7 @@ __all__ = [
     "Final",
     "HealthStatus",
     "InvalidArgumentError",
+    "KeepaliveSettings",
     "ModelInfo",
     "NotFoundError",
     "Partial",
@@ -66,6 +68,7 @@ __all__ = [
     "Progress",
     "RecognitionOptions",
     "ResourceExhaustedError",
+    "RetrySettings",
     "RivaASRClient",
     "RivaSettings",
     "ServerError",

@@ -34,14 +34,14 @@ def open_channel(settings: RivaSettings) -> grpc.aio.Channel:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         # Keep idle streams alive through proxies and notice dead peers.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_time_ms", int(settings.keepalive.time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive.timeout * 1000)),
         # After the server goes away, gRPC waits between reconnection attempts, by
         # default growing to 120 s: a Riva restarted after a minute would stay unused
         # that long. Capping the wait lets traffic resume within seconds of its return.
         ("grpc.initial_reconnect_backoff_ms", 500),
         ("grpc.min_reconnect_backoff_ms", 500),
-        ("grpc.max_reconnect_backoff_ms", int(settings.reconnect_backoff_max * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(settings.keepalive.reconnect_backoff_max * 1000)),
     ]
     service_config: dict[str, Any] = {}
     if settings.load_balancing:

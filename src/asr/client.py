@@ -16,10 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Self
 
 import grpc
 import riva.client.proto.health_pb2 as health_pb2
@@ -30,14 +31,20 @@ from pydantic import BaseModel, ConfigDict
 
 from . import protocol
 from .channel import DeliveredStatus, open_channel
-from .errors import CircuitOpenError, StreamInterruptedError, from_grpc_error
+from .errors import CircuitOpenError, from_grpc_error
 from .events import Final, Partial, Progress
-from .markers import AudioItem
 from .metrics import RivaMetrics
 from .options import RecognitionOptions
 from .replay import ReplayableAudio
-from .resilience import RetryPolicy, breaker_guard, health_says_serving, new_breaker, retrying
-from .settings import RivaSettings
+from .resilience import breaker_guard, health_says_serving, new_breaker, retrying
+from .settings import (
+    BreakerSettings,
+    KeepaliveSettings,
+    RetrySettings,
+    RivaSettings,
+    with_overrides,
+)
+from .streaming import Attempt, ReplayingStreams
 
 __all__ = ["HealthStatus", "ModelInfo", "RivaASRClient"]
 
@@ -78,38 +85,64 @@ class ModelInfo(BaseModel):
         )
 
 
-class RivaASRClient:
+class RivaASRClient(ReplayingStreams):
     """Async client for the Riva ``RivaSpeechRecognition`` service.
 
+    Every keyword from ``use_ssl`` on sets the :class:`~asr.settings.RivaSettings` field
+    of its name (documented there, with its default) over ``settings``; ``None`` keeps
+    the value ``settings`` has. A group (``retry``, ``breaker``, ``keepalive``) replaces
+    that of ``settings`` whole: ``retry=RetrySettings(attempts=1)``.
+
     Args:
+        uri: The endpoint, as :attr:`RivaSettings.uri <asr.settings.RivaSettings>`.
         settings: Connection settings; read from ``RIVA_*`` variables when omitted.
         metrics: Where call latency, errors, retries and breaker state are recorded;
             ``None`` records nothing.
-        **overrides: Individual settings, e.g. ``uri="host:50051"``, applied on top.
     """
 
     def __init__(
         self,
-        settings: RivaSettings | None = None,
+        uri: str | None = None,
         *,
+        settings: RivaSettings | None = None,
         metrics: RivaMetrics | None = None,
-        **overrides: Any,
+        use_ssl: bool | None = None,
+        ssl_root_cert: Path | str | None = None,
+        ssl_client_cert: Path | str | None = None,
+        ssl_client_key: Path | str | None = None,
+        ssl_target_name: str | None = None,
+        metadata: str | Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        timeout: float | None = None,
+        stream_timeout: float | None = None,
+        max_message_bytes: int | None = None,
+        lb_policy: str | None = None,
+        health_check: bool | None = None,
+        retry: RetrySettings | None = None,
+        breaker: BreakerSettings | None = None,
+        keepalive: KeepaliveSettings | None = None,
     ) -> None:
-        base = settings if settings is not None else RivaSettings()
-        # Validated like the environment would be (e.g. metadata given as text).
-        self.settings = (
-            RivaSettings.model_validate(base.model_dump() | overrides) if overrides else base
+        given = {
+            "uri": uri,
+            "use_ssl": use_ssl,
+            "ssl_root_cert": ssl_root_cert,
+            "ssl_client_cert": ssl_client_cert,
+            "ssl_client_key": ssl_client_key,
+            "ssl_target_name": ssl_target_name,
+            "metadata": metadata,
+            "timeout": timeout,
+            "stream_timeout": stream_timeout,
+            "max_message_bytes": max_message_bytes,
+            "lb_policy": lb_policy,
+            "health_check": health_check,
+            "retry": retry,
+            "breaker": breaker,
+            "keepalive": keepalive,
+        }
+        self.settings = with_overrides(
+            settings if settings is not None else RivaSettings(),
+            **{name: value for name, value in given.items() if value is not None},
         )
-        self.retry_policy = RetryPolicy(
-            attempts=self.settings.retry_attempts,
-            initial_backoff=self.settings.retry_initial_backoff,
-            max_backoff=self.settings.retry_max_backoff,
-        )
-        self.breaker = new_breaker(
-            self.settings.uri,
-            fail_max=self.settings.breaker_fail_max,
-            reset_timeout=self.settings.breaker_reset_timeout,
-        )
+        self.breaker = new_breaker(self.settings.uri, self.settings.breaker)
         self.metrics = metrics
         if metrics is not None:
             metrics.watch(self.breaker, self.settings.uri)
@@ -139,6 +172,14 @@ class RivaASRClient:
             self._probe.cancel()
         if channel is not None:
             await channel.close()
+
+    @property
+    def retry(self) -> RetrySettings:
+        """How often calls and streams are tried (``settings.retry``)."""
+        return self.settings.retry
+
+    def _attempt_guard(self) -> contextlib.AbstractContextManager[None]:
+        return self._guarded()
 
     @contextlib.contextmanager
     def _guarded(self) -> Iterator[None]:
@@ -184,7 +225,7 @@ class RivaASRClient:
     async def _unary(self, name: str, method: Any, request: Any, timeout: float | None) -> Any:
         """Call a unary RPC under the breaker, with deadline and retries."""
         self._connect()
-        async for attempt in retrying(self.retry_policy, on_retry=self._on_retry(name)):
+        async for attempt in retrying(self.retry, on_retry=self._on_retry(name)):
             with attempt, self._guarded():
                 started = time.perf_counter()
                 try:
@@ -273,73 +314,10 @@ class RivaASRClient:
             return HealthStatus.SERVING
         return HealthStatus.NOT_SERVING
 
-    @overload
-    def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: Literal[False] = False,
-    ) -> AsyncIterator[Partial | Final]: ...
-
-    @overload
-    def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: Literal[True],
-    ) -> AsyncIterator[Partial | Final | Progress]: ...
-
-    async def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: bool = False,
-    ) -> AsyncIterator[Partial | Final | Progress]:
-        """Stream audio and yield results as they arrive (Riva ``StreamingRecognize``).
-
-        The stream ends after ``audio`` is exhausted and the server has sent its last
-        final. A failure before the first result is retried by replaying the audio sent so
-        far (up to ``settings.replay_buffer_seconds``); a failure after results raises
-        :class:`~asr.errors.StreamInterruptedError`, keeping what was yielded.
-
-        Args:
-            audio: Chunks of audio as ``options`` describe (PCM16 mono at 16 kHz by
-                default); any chunk size, ideally 20-200 ms. An
-                :class:`~asr.markers.EndOfUtterance` between chunks forces the server
-                to finalise the utterance there, keeping the stream open.
-            options: What to recognise; defaults to :class:`RecognitionOptions`.
-            timeout: Deadline in seconds for the whole stream; defaults to
-                ``settings.stream_timeout``.
-            progress: Also yield a :class:`~asr.events.Progress` for every response
-                that carries no transcript: a slow server that is still working can be
-                told from a stalled one.
-
-        Yields:
-            :class:`~asr.events.Partial` and :class:`~asr.events.Final` events in order
-            (and :class:`~asr.events.Progress` when asked).
-        """
-        options = options or RecognitionOptions()
-        config = protocol.streaming_config(options)
-        limit = int(self.settings.replay_buffer_seconds * options.max_bytes_per_second)
-        source = ReplayableAudio(audio, limit)
+    def _attempts(self, options: RecognitionOptions, timeout: float | None) -> Attempt:
         stub = self._connect()
-        on_retry = self._on_retry("StreamingRecognize")
-        async for attempt in retrying(self.retry_policy, on_retry=on_retry):
-            with attempt, self._guarded():
-                if not source.replayable:
-                    raise StreamInterruptedError(
-                        "stream failed before its first result after more audio than can "
-                        "be replayed; start a new stream"
-                    )
-                async for event in self._stream_once(stub, source, config, timeout):
-                    if progress or not isinstance(event, Progress):
-                        yield event
+        config = protocol.streaming_config(options)
+        return lambda source: self._stream_once(stub, source, config, timeout)
 
     async def _stream_once(
         self,

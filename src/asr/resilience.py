@@ -1,9 +1,10 @@
 """Retry policy and circuit breaker for calls to one Riva endpoint.
 
-The policy is data (:class:`RetryPolicy`) plus one decision (:func:`should_retry`); the
-waiting is tenacity's jittered exponential backoff. The breaker is pybreaker's, counting
-only failures of the endpoint: a request the server rejects as invalid, or refuses because
-it is full, says nothing against the server's health. A health check that finds the
+The policy is data (:class:`~asr.settings.RetrySettings`) plus one decision
+(:func:`should_retry`); the waiting is tenacity's jittered exponential backoff. The breaker
+is pybreaker's (:class:`~asr.settings.BreakerSettings`), counting only failures of the
+endpoint: a request the server rejects as invalid, or refuses because it is full, says
+nothing against the server's health. A health check that finds the
 server SERVING again lets a trial call through at once (:func:`health_says_serving`).
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pybreaker
 import tenacity
@@ -24,9 +24,9 @@ from .errors import (
     TransientError,
     UnavailableError,
 )
+from .settings import BreakerSettings, RetrySettings
 
 __all__ = [
-    "RetryPolicy",
     "breaker_guard",
     "health_says_serving",
     "new_breaker",
@@ -47,24 +47,8 @@ def should_retry(exc: BaseException) -> bool:
     return isinstance(exc, _RETRYABLE)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently to retry.
-
-    Attributes:
-        attempts: Total attempts, the first included.
-        initial_backoff: Upper bound in seconds of the first wait; each further wait's
-            bound doubles, and the actual wait is drawn uniformly below it ("full jitter").
-        max_backoff: Cap on any single wait.
-    """
-
-    attempts: int = 4
-    initial_backoff: float = 0.1
-    max_backoff: float = 2.0
-
-
 def retrying(
-    policy: RetryPolicy, *, on_retry: Callable[[], None] | None = None
+    policy: RetrySettings, *, on_retry: Callable[[], None] | None = None
 ) -> tenacity.AsyncRetrying:
     """A tenacity controller applying ``policy`` and :func:`should_retry`.
 
@@ -105,15 +89,16 @@ def _not_a_failure(exc: BaseException) -> bool:
     return not isinstance(exc, TransientError) or isinstance(exc, ResourceExhaustedError)
 
 
-def new_breaker(name: str, *, fail_max: int, reset_timeout: float) -> pybreaker.CircuitBreaker:
-    """A circuit breaker that opens after ``fail_max`` consecutive failures of the endpoint.
+def new_breaker(name: str, policy: BreakerSettings) -> pybreaker.CircuitBreaker:
+    """A circuit breaker that opens after ``policy.fail_max`` consecutive failures of the
+    endpoint ``name``.
 
     Failures are transient errors other than RESOURCE_EXHAUSTED; anything else the server
     answers counts as a sign of life and resets the count.
     """
     return pybreaker.CircuitBreaker(
-        fail_max=fail_max,
-        reset_timeout=reset_timeout,
+        fail_max=policy.fail_max,
+        reset_timeout=policy.reset_timeout,
         exclude=[_not_a_failure],
         name=name,
         # Let the call's own error through on the failure that trips the breaker; only

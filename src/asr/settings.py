@@ -2,21 +2,116 @@
 
 This is the only module that reads the environment; everything else takes a
 :class:`RivaSettings` (or keyword arguments) explicitly. ``.env.example`` lists every
-variable.
+variable. Retries, the circuit breaker and the channel's keepalive are small frozen groups
+nested in :class:`RivaSettings`, set as ``RIVA_<GROUP>__<FIELD>`` (``RIVA_RETRY__ATTEMPTS``).
+The flat names they replace (``RIVA_RETRY_ATTEMPTS``) still work, with a warning naming
+the new one; they are removed in the next minor release.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-__all__ = ["DEFAULT_PORT", "RivaSettings", "parse_metadata", "split_url"]
+from .settings_legacy import DeprecatedEnvironment, GroupedInit, group_flat_names
+
+__all__ = [
+    "DEFAULT_PORT",
+    "BreakerSettings",
+    "KeepaliveSettings",
+    "RetrySettings",
+    "RivaSettings",
+    "parse_metadata",
+    "split_url",
+    "with_overrides",
+]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def with_overrides(settings: ModelT, /, **changes: Any) -> ModelT:
+    """``settings`` with ``changes`` applied, validated as the environment would be.
+
+    The one way settings are overridden (the clients' keyword arguments, the CLI's
+    flags): values are parsed like environment text (metadata as ``key=value``, paths as
+    strings), and a group given as a mapping is merged field by field into the group in
+    force, while a group given as a model replaces it.
+    """
+    if not changes:
+        return settings
+    values = settings.model_dump()
+    for name, value in changes.items():
+        if isinstance(value, dict) and isinstance(values.get(name), dict):
+            value = values[name] | value
+        values[name] = value
+    return type(settings).model_validate(values)
+
+
+class RetrySettings(BaseModel):
+    """How a call that failed on a transient error is tried again (``RIVA_RETRY__*``).
+
+    Attributes:
+        attempts: Attempts per call, the first included.
+        initial_backoff: Upper bound in seconds of the first wait; each further wait's
+            bound doubles, and the actual wait is drawn uniformly below it ("full jitter").
+        max_backoff: Cap in seconds on any single wait.
+        replay_buffer_seconds: Seconds of audio kept (at the stream's own rate and
+            encoding) to replay a stream that fails before its first result; a stream that
+            failed past this is not retried.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=4, ge=1, le=20)
+    initial_backoff: float = Field(default=0.1, ge=0)
+    max_backoff: float = Field(default=2.0, ge=0)
+    replay_buffer_seconds: float = Field(default=30.0, ge=0)
+
+
+class BreakerSettings(BaseModel):
+    """When the circuit breaker of an endpoint opens (``RIVA_BREAKER__*``).
+
+    Attributes:
+        fail_max: Consecutive transient failures that open it.
+        reset_timeout: Seconds it stays open before a trial call (a health check that
+            finds the server SERVING lets one through sooner).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fail_max: int = Field(default=5, ge=1)
+    reset_timeout: float = Field(default=30.0, gt=0)
+
+
+class KeepaliveSettings(BaseModel):
+    """How the channel keeps its connection and finds it again (``RIVA_KEEPALIVE__*``).
+
+    Attributes:
+        time: Seconds between keepalive pings on a connection, so idle streams survive
+            proxies and a dead peer is noticed (``grpc.keepalive_time_ms``).
+        timeout: Seconds a ping may go unanswered before the connection counts as dead
+            (``grpc.keepalive_timeout_ms``).
+        reconnect_backoff_max: Longest wait in seconds between attempts to reconnect to
+            a server that went away (gRPC's own default grows to 120 s).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0)
+    reconnect_backoff_max: float = Field(default=2.0, ge=0.5, le=120)
 
 
 def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
@@ -44,7 +139,7 @@ def parse_metadata(value: Any) -> tuple[tuple[str, str], ...]:
                 raise ValueError(f"metadata entry {item.strip()!r} is not key=value")
             pairs.append((key.strip().lower(), val.strip()))
         return tuple(pairs)
-    items = value.items() if isinstance(value, dict) else value
+    items = value.items() if isinstance(value, Mapping) else value
     result = []
     for pair in items:
         key, val = pair
@@ -130,19 +225,14 @@ class RivaSettings(BaseSettings):
             (``round_robin`` or ``pick_first``); several endpoints default to round robin.
         health_check: Ask each backend's ``grpc.health.v1`` service and send new calls
             only to those SERVING (with ``round_robin``).
-        retry_attempts: Attempts per call, the first included, on transient errors.
-        retry_initial_backoff: First backoff in seconds; grows exponentially with jitter.
-        retry_max_backoff: Longest backoff in seconds.
-        reconnect_backoff_max: Longest wait in seconds between attempts to reconnect to
-            a server that went away.
-        breaker_fail_max: Consecutive transient failures that open the circuit breaker.
-        breaker_reset_timeout: Seconds the breaker stays open before a trial call.
-        replay_buffer_seconds: Seconds of audio kept (at the stream's own rate and
-            encoding) to replay a stream that fails before its first result; a stream that
-            failed past this is not retried.
+        retry: Retries of calls and streams (``RIVA_RETRY__ATTEMPTS``...).
+        breaker: The endpoint's circuit breaker (``RIVA_BREAKER__FAIL_MAX``...).
+        keepalive: Keepalive pings and reconnection (``RIVA_KEEPALIVE__TIME``...).
     """
 
-    model_config = SettingsConfigDict(env_prefix="RIVA_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RIVA_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     uri: str = "localhost:50051"
     use_ssl: bool = False
@@ -156,13 +246,28 @@ class RivaSettings(BaseSettings):
     max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     lb_policy: str | None = None
     health_check: bool = False
-    retry_attempts: int = Field(default=4, ge=1, le=20)
-    retry_initial_backoff: float = Field(default=0.1, ge=0)
-    retry_max_backoff: float = Field(default=2.0, ge=0)
-    reconnect_backoff_max: float = Field(default=2.0, ge=0.5, le=120)
-    breaker_fail_max: int = Field(default=5, ge=1)
-    breaker_reset_timeout: float = Field(default=30.0, gt=0)
-    replay_buffer_seconds: float = Field(default=30.0, ge=0)
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    keepalive: KeepaliveSettings = KeepaliveSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The deprecated flat variables rank below the grouped ones that replace them.
+        init, deprecated = GroupedInit(init_settings), DeprecatedEnvironment(settings_cls)
+        return init, env_settings, deprecated, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_flat_names(cls, data: Any) -> Any:
+        """Accept the flat names of grouped fields in a mapping validated directly."""
+        return group_flat_names(data) if isinstance(data, dict) else data
 
     @model_validator(mode="before")
     @classmethod

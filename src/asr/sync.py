@@ -26,15 +26,16 @@ _DONE = object()
 
 
 class SyncRivaASRClient:
-    """Blocking Riva ASR client; same arguments as :class:`~asr.client.RivaASRClient`."""
+    """Blocking Riva ASR client for ``uri``, or as ``settings`` describe (see
+    :class:`~asr.client.RivaASRClient`; other fields through ``settings``)."""
 
-    def __init__(self, settings: RivaSettings | None = None, **overrides: Any) -> None:
+    def __init__(self, uri: str | None = None, *, settings: RivaSettings | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="asr-sync-client", daemon=True
         )
         self._thread.start()
-        self._client = RivaASRClient(settings, **overrides)
+        self._client = RivaASRClient(uri, settings=settings)
 
     @property
     def client(self) -> RivaASRClient:

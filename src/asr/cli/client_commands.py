@@ -56,7 +56,7 @@ async def transcribe(args: argparse.Namespace) -> int:
     # Read before any server starts: a missing or unreadable file fails at once.
     pcm = load_pcm16(args.file, TARGET_SAMPLE_RATE)
     printer = _Printer(sys.stdout, json_lines=args.json, words=bool(args.word_time_offsets))
-    async with riva_endpoint(args) as settings, RivaASRClient(settings) as client:
+    async with riva_endpoint(args) as settings, RivaASRClient(settings=settings) as client:
         if args.offline:
             for final in await client.recognize(pcm, options):
                 printer.event(final)
@@ -71,7 +71,7 @@ async def transcribe(args: argparse.Namespace) -> int:
 
 
 async def models(args: argparse.Namespace) -> int:
-    async with RivaASRClient(settings_from(args)) as client:
+    async with RivaASRClient(settings=settings_from(args)) as client:
         found = await client.list_models()
     for model in found:
         if args.json:
@@ -84,7 +84,7 @@ async def models(args: argparse.Namespace) -> int:
 
 async def health(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    async with RivaASRClient(settings) as client:
+    async with RivaASRClient(settings=settings) as client:
         status = await client.health_status()
     hint = ""
     if status is HealthStatus.UNREACHABLE:

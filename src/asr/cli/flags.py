@@ -15,7 +15,7 @@ from typing import Any
 
 from ..audio import TARGET_SAMPLE_RATE
 from ..options import EndpointingConfig, RecognitionOptions
-from ..settings import RivaSettings
+from ..settings import RivaSettings, with_overrides
 
 __all__ = [
     "connection_flags",
@@ -67,8 +67,7 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> RivaSettings:
             overrides.setdefault(field, getattr(args, flag))
     if getattr(args, "metadata", None):
         overrides["metadata"] = [tuple(pair) for pair in args.metadata]
-    base = RivaSettings()
-    return RivaSettings.model_validate(base.model_dump() | overrides) if overrides else base
+    return with_overrides(RivaSettings(), **overrides)
 
 
 def server_given(args: argparse.Namespace) -> bool:

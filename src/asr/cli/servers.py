@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import with_overrides
 from .flags import settings_from
 
 __all__ = ["dynamo_worker", "make_cert", "riva_local", "serve"]
@@ -65,8 +66,7 @@ def serve(args: argparse.Namespace) -> int:
         for name in ("host", "port", "cert", "key")
         if getattr(args, name) is not None
     }
-    base = ServerSettings()
-    settings = ServerSettings.model_validate(base.model_dump() | overrides) if overrides else base
+    settings = with_overrides(ServerSettings(), **overrides)
     riva = settings_from(args)
     run(
         settings,

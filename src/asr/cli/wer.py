@@ -98,7 +98,7 @@ async def _transport(args: argparse.Namespace) -> AsyncIterator[Transport]:
         return
     from ..evaluation import GrpcTransport
 
-    async with riva_endpoint(args) as settings, RivaASRClient(settings) as client:
+    async with riva_endpoint(args) as settings, RivaASRClient(settings=settings) as client:
         yield GrpcTransport(client)
 
 

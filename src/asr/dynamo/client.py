@@ -23,21 +23,21 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Self
 
 import grpc
 import riva.client.proto.riva_asr_pb2 as rasr
 
 from .. import protocol
-from ..errors import DeadlineExceededError, StreamInterruptedError, from_grpc_error
+from ..errors import DeadlineExceededError, from_grpc_error
 from ..events import Final, Partial, Progress
-from ..markers import AudioItem
 from ..options import RecognitionOptions
 from ..replay import ReplayableAudio
-from ..resilience import RetryPolicy, retrying
+from ..settings import RetrySettings, with_overrides
+from ..streaming import Attempt, ReplayingStreams
 from . import wire
 from .routing import SessionRouter
 from .runtime import Context, new_runtime
@@ -62,7 +62,7 @@ class _Attempt:
     write_failure: wire.WireStatus | None = None
 
 
-class DynamoASRClient:
+class DynamoASRClient(ReplayingStreams):
     """Async client for the ASR workers of one Dynamo endpoint.
 
     Args:
@@ -71,14 +71,14 @@ class DynamoASRClient:
     """
 
     def __init__(self, settings: DynamoSettings | None = None, **overrides: Any) -> None:
-        base = settings if settings is not None else DynamoSettings()
-        self.settings = (
-            DynamoSettings.model_validate(base.model_dump() | overrides) if overrides else base
+        self.settings = with_overrides(
+            settings if settings is not None else DynamoSettings(), **overrides
         )
-        self.retry_policy = RetryPolicy(
+        self._retry = RetrySettings(
             attempts=self.settings.retry_attempts,
             initial_backoff=self.settings.retry_initial_backoff,
             max_backoff=self.settings.retry_max_backoff,
+            replay_buffer_seconds=self.settings.replay_buffer_seconds,
         )
         self.router = SessionRouter()
         self._runtime: Any = None
@@ -246,60 +246,20 @@ class DynamoASRClient:
             if isinstance(event, Final)
         ]
 
-    @overload
-    def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: Literal[False] = False,
-    ) -> AsyncIterator[Partial | Final]: ...
+    @property
+    def retry(self) -> RetrySettings:
+        """How often a stream is tried, on another instance each time (``retry_*``)."""
+        return self._retry
 
-    @overload
-    def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: Literal[True],
-    ) -> AsyncIterator[Partial | Final | Progress]: ...
-
-    async def stream(
-        self,
-        audio: AsyncIterable[AudioItem] | Iterable[AudioItem],
-        options: RecognitionOptions | None = None,
-        *,
-        timeout: float | None = None,
-        progress: bool = False,
-    ) -> AsyncIterator[Partial | Final | Progress]:
-        """Stream audio to a worker and yield results as they arrive.
-
-        As :meth:`asr.client.RivaASRClient.stream`: same arguments, same events, same
-        errors. A worker that fails before the first result is replaced by another, the
-        audio so far replayed; after results the stream raises
-        :class:`~asr.errors.StreamInterruptedError`.
-        """
-        options = options or RecognitionOptions()
+    def _attempts(self, options: RecognitionOptions, timeout: float | None) -> Attempt:
+        """Attempts of a stream (as :meth:`asr.client.RivaASRClient.stream`, same events
+        and errors) on a worker not tried yet, within one deadline for them all."""
         config = rasr.StreamingRecognizeRequest(
             streaming_config=protocol.streaming_config(options)
         ).SerializeToString()
-        limit = int(self.settings.replay_buffer_seconds * options.max_bytes_per_second)
-        source = ReplayableAudio(audio, limit)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout or self.settings.stream_timeout)
+        deadline = asyncio.get_running_loop().time() + (timeout or self.settings.stream_timeout)
         tried: set[int] = set()
-        async for attempt in retrying(self.retry_policy):
-            with attempt:
-                if not source.replayable:
-                    raise StreamInterruptedError(
-                        "stream failed before its first result after more audio than can "
-                        "be replayed; start a new stream"
-                    )
-                async for event in self._stream_once(source, config, deadline, tried):
-                    if progress or not isinstance(event, Progress):
-                        yield event
+        return lambda source: self._stream_once(source, config, deadline, tried)
 
     def _begin(self, tried: set[int]) -> _Attempt:
         self.router.set_instances(self.instances)
