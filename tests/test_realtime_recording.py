@@ -207,3 +207,29 @@ async def test_recording_options_refused_where_recording_is_off(
                 events = await events_until_close(ws)
             message = refused_with(events, ws, code, 4002)
             assert "record" in message or "enhance_on_end" in message, message
+
+
+async def test_a_recording_that_cannot_be_kept_leaves_the_transcript(
+    riva_server: ServerThread, tmp_path: Path
+) -> None:
+    """The audio folder cannot be made (a file stands where it goes): the session is
+    transcribed all the same, and its end says nothing was kept."""
+    await asyncio.to_thread((tmp_path / "audio").write_bytes, b"")
+    async with gateway(
+        riva_server.uri, recording="always", recordings=recording_settings(tmp_path)
+    ) as gw:
+        async with connect(realtime_url(gw)) as ws:
+            assert (await next_event(ws))["type"] == "conversation.created"
+            pcm, _ = wav_pcm(await asyncio.to_thread(JFK.read_bytes))
+            await send_pcm(ws, pcm)
+            await ws.send(event("input_audio_buffer.done"))
+            events = await events_until_close(ws)
+            assert ws.close_code == 1000
+    texts = dict.fromkeys(f["transcript"] for f in completed(events))
+    assert wer(REFERENCE, " ".join(texts)) <= 0.15, events
+    assert events[-1] == {
+        "type": RECORDED,
+        "event_id": events[-1]["event_id"],
+        "recording_id": None,
+        "enhancement_job_id": None,
+    }
