@@ -70,7 +70,7 @@ from asr.evaluation.corpus import load_corpus, speech_fixtures
 from asr.evaluation.runner import GrpcTransport, Transport
 from asr.evaluation.websocket import WebSocketTransport
 from asr.options import RecognitionOptions
-from asr.settings import RivaSettings
+from asr.settings import RetrySettings, RivaSettings
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
@@ -115,7 +115,7 @@ async def part_echo(args: argparse.Namespace) -> dict[str, Any]:
     await echo.start(60)
     servers: list[ServerProcess] = [echo]
     try:
-        settings = RivaSettings(uri=str(echo.address), retry_attempts=1)
+        settings = RivaSettings(uri=str(echo.address), retry=RetrySettings(attempts=1))
         async with RivaASRClient(settings=settings) as client:
             paths = await _echo_paths(args, str(echo.address), client, servers)
             trips: dict[str, list[float]] = {p.name: [] for p in paths}
@@ -162,7 +162,7 @@ async def part_engine(speech: Path, sets: list[str], limit: int | None) -> dict[
     ws_audio = 0.0
     ws_wall = 0.0
     try:
-        settings = RivaSettings(uri=str(riva.address), retry_attempts=1)
+        settings = RivaSettings(uri=str(riva.address), retry=RetrySettings(attempts=1))
         async with RivaASRClient(settings=settings) as client:
             paths: list[Transport] = [
                 GrpcTransport(client),

@@ -23,7 +23,7 @@ from asr_server.limits import Limits
 from .conftest import ServerThread
 from .helpers import JFK, error_of, gateway, receive_all, send_audio
 
-FAST_FAILURE = {"retry_attempts": 1}  # a refused stream is not retried for seconds
+FAST_FAILURE = {"retry": {"attempts": 1}}  # a refused stream is not retried for seconds
 
 
 def test_learned_capacity_and_its_probe() -> None:

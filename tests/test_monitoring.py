@@ -288,7 +288,7 @@ def exposition(riva_server: ServerThread) -> Exposition:
             healthy = await asyncio.to_thread(scrape, gw.base_url)
         # Riva unreachable: failed calls, retries and an open breaker.
         uri = f"127.0.0.1:{closed_port()}"
-        riva = {"breaker_fail_max": 2, "retry_attempts": 4, "retry_initial_backoff": 0.01}
+        riva = {"breaker": {"fail_max": 2}, "retry": {"attempts": 4, "initial_backoff": 0.01}}
         async with gateway(uri, riva=riva) as gw:
             async with connect(gw.url) as ws:
                 receiver = asyncio.create_task(receive_all(ws))

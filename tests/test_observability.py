@@ -85,7 +85,7 @@ async def test_metrics_of_sessions_and_riva_calls(riva_server: ServerThread) -> 
 
 async def test_metrics_of_riva_errors_retries_and_breaker() -> None:
     uri = f"127.0.0.1:{closed_port()}"
-    riva = {"breaker_fail_max": 2, "retry_attempts": 4, "retry_initial_backoff": 0.01}
+    riva = {"breaker": {"fail_max": 2}, "retry": {"attempts": 4, "initial_backoff": 0.01}}
     async with gateway(uri, riva=riva) as gw, gateway(uri, riva=riva) as other:
         async with connect(gw.url) as ws:
             receiver = asyncio.create_task(receive_all(ws))

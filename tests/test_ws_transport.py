@@ -51,7 +51,7 @@ from .helpers import closed_port
 async def gateway(riva_uri: str, **limits: Any) -> AsyncIterator[GatewayServer]:
     settings = ServerSettings(host="127.0.0.1", port=0, static_dir=None, limits=Limits(**limits))
     # One attempt: a refused backend shows up at once instead of after the retry budget.
-    riva = RivaSettings(uri=riva_uri, retry_attempts=1)
+    riva = RivaSettings(uri=riva_uri, retry={"attempts": 1})
     async with GatewayServer(settings, riva) as server:
         yield server
 
