@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 import urllib.request
@@ -234,11 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         "--speech",
         type=Path,
         default=None,
-        help="speech sets (default: $ASR_SPEECH_FIXTURES, else ../shared/fixtures/speech)",
+        help="folder of speech sets (default: $ASR_SPEECH_FIXTURES)",
     )
     args = parser.parse_args(argv)
-    if args.speech is None and "ASR_SPEECH_FIXTURES" not in os.environ:
-        args.speech = REPO.parent / "shared" / "fixtures" / "speech"
     report = asyncio.run(measure(args))
     for name in ("websocket", "webrtc"):
         r = report[name]
