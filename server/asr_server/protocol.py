@@ -54,7 +54,8 @@ __all__ = [
     "error_code_for",
     "loads",
 ]
-__all__ += actions.__all__
+__all__ += actions.__all__  # the actions are re-exported: connections import them here
+__all__.sort()
 
 
 class Session(SessionCore[Send]):

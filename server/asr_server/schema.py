@@ -36,27 +36,6 @@ __all__ = [
 SCHEMA_FILE = "websocket-api.schema.json"
 DOC_FILE = "websocket-api.md"
 
-_MODELS: tuple[type[BaseModel], ...] = (
-    m.StreamConfig,
-    m.LimitsInfo,
-    m.ConfigMessage,
-    m.FinalizeMessage,
-    m.KeepaliveMessage,
-    m.EndMessage,
-    m.SessionQueued,
-    m.SessionBegin,
-    m.SessionUpdated,
-    m.VadSpeechStart,
-    m.VadSpeechEnd,
-    m.TranscriptPartial,
-    m.TranscriptFinal,
-    m.WarningMessage,
-    m.ErrorMessage,
-    m.SessionEnd,
-    EndpointingConfig,
-    Word,
-    Alternative,
-)
 _CLIENT = (m.ConfigMessage, m.FinalizeMessage, m.KeepaliveMessage, m.EndMessage)
 _SERVER = (
     m.SessionQueued,
@@ -71,6 +50,7 @@ _SERVER = (
     m.SessionEnd,
 )
 _NESTED = (m.StreamConfig, m.LimitsInfo, EndpointingConfig, Word, Alternative)
+_MODELS: tuple[type[BaseModel], ...] = (*_CLIENT, *_SERVER, *_NESTED)
 
 _ENDPOINTING_FIELDS = {
     "start_history": "Window in ms over which speech must be detected to start an utterance.",

@@ -26,27 +26,28 @@ __all__ = [
 ]
 
 
+_SCALAR_FIELDS = (
+    ("sample_rate_hz", "sample_rate_hertz"),
+    ("channels", "audio_channel_count"),
+    ("model", "model"),
+    ("max_alternatives", "max_alternatives"),
+    ("automatic_punctuation", "enable_automatic_punctuation"),
+    ("verbatim_transcripts", "verbatim_transcripts"),
+    ("word_time_offsets", "enable_word_time_offsets"),
+    ("profanity_filter", "profanity_filter"),
+)
+"""``RecognitionOptions`` fields copied as they are into ``RecognitionConfig`` fields."""
+
+
 def recognition_config(options: RecognitionOptions) -> rasr.RecognitionConfig:
     """Build the Riva ``RecognitionConfig`` for ``options``; ``None`` fields stay unset."""
     config = rasr.RecognitionConfig(language_code=options.language_code)
     if options.encoding is not None:
         config.encoding = raudio.AudioEncoding.Value(options.encoding.value)
-    if options.sample_rate_hz is not None:
-        config.sample_rate_hertz = options.sample_rate_hz
-    if options.channels is not None:
-        config.audio_channel_count = options.channels
-    if options.model is not None:
-        config.model = options.model
-    if options.max_alternatives is not None:
-        config.max_alternatives = options.max_alternatives
-    if options.automatic_punctuation is not None:
-        config.enable_automatic_punctuation = options.automatic_punctuation
-    if options.verbatim_transcripts is not None:
-        config.verbatim_transcripts = options.verbatim_transcripts
-    if options.word_time_offsets is not None:
-        config.enable_word_time_offsets = options.word_time_offsets
-    if options.profanity_filter is not None:
-        config.profanity_filter = options.profanity_filter
+    for option, field in _SCALAR_FIELDS:
+        value = getattr(options, option)
+        if value is not None:
+            setattr(config, field, value)
     if options.boosted_words:
         context = config.speech_contexts.add()
         context.phrases.extend(options.boosted_words)

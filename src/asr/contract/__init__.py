@@ -4,58 +4,11 @@ Schema are generated from these modules (``python -m asr_server.schema``)."""
 
 from __future__ import annotations
 
-from .codes import ERRORS, CloseCode, ErrorCode, ErrorSpec, WarningCode
-from .messages import (
-    AnyClientMessage,
-    AnyServerMessage,
-    ClientMessage,
-    ConfigMessage,
-    EndMessage,
-    ErrorMessage,
-    FinalizeMessage,
-    KeepaliveMessage,
-    LimitsInfo,
-    ServerMessage,
-    SessionBegin,
-    SessionEnd,
-    SessionQueued,
-    SessionUpdated,
-    StreamConfig,
-    TranscriptFinal,
-    TranscriptPartial,
-    VadSpeechEnd,
-    VadSpeechStart,
-    WarningMessage,
-    client_message_adapter,
-    server_message_adapter,
-)
+from . import codes, messages
+from .codes import *  # noqa: F403  (the package is their public home)
+from .messages import *  # noqa: F403
 
-__all__ = [
-    "AnyClientMessage",
-    "AnyServerMessage",
-    "ClientMessage",
-    "CloseCode",
-    "ConfigMessage",
-    "ERRORS",
-    "EndMessage",
-    "ErrorCode",
-    "ErrorMessage",
-    "ErrorSpec",
-    "FinalizeMessage",
-    "KeepaliveMessage",
-    "LimitsInfo",
-    "ServerMessage",
-    "SessionBegin",
-    "SessionEnd",
-    "SessionQueued",
-    "SessionUpdated",
-    "StreamConfig",
-    "TranscriptFinal",
-    "TranscriptPartial",
-    "VadSpeechEnd",
-    "VadSpeechStart",
-    "WarningCode",
-    "WarningMessage",
-    "client_message_adapter",
-    "server_message_adapter",
-]
+__all__: list[str] = []
+__all__ += codes.__all__
+__all__ += messages.__all__
+__all__.sort()
