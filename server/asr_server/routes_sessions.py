@@ -19,28 +19,38 @@ Authentication is the WebSocket's (an API key as ``Authorization: Bearer`` or
 ``?api_key=``, or a browser ``?token=``), with the same back-off. Everything belongs to the
 key that created it (:func:`~asr_server.state.owner_of`): another key's session or job is
 answered 404, as one that does not exist. With the recording policy off there is nothing to
-serve: 404.
+serve: 404. The bodies and how records become them are
+:mod:`asr_server.session_bodies`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal
 
 import soundfile as sf
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel
 from starlette.responses import Response
 
-from asr.events import Final
-
 from .credentials import ErrorBody, check_credentials, refusal_response
-from .recordings import InvalidCursor, JobRecord, JobState, Recordings, SessionRecord
+from .recordings import InvalidCursor, JobState, Recordings, SessionRecord
 from .recordings import SessionState as RecordedState
+from .session_bodies import (
+    JOB_PATH,
+    SESSIONS_PATH,
+    AudioInfo,
+    FinalBody,
+    JobBody,
+    SessionBody,
+    SessionList,
+    SessionSummary,
+    WordBody,
+    finals_body,
+    job_body,
+    summary,
+)
 from .state import Gateway, GatewayDep, owner_of
 from .transcriptions.formats import srt_body, text_body, vtt_body
 
@@ -57,11 +67,6 @@ __all__ = [
     "router",
 ]
 
-SESSIONS_PATH = "/v1/sessions"
-JOB_PATH = "/v1/audio/transcriptions/{job_id}"
-"""An enhancement job (beside ``POST /v1/audio/transcriptions``, the upload route; the
-WebSocket's ``/v1/audio/transcriptions/stream`` is mounted first and keeps its path)."""
-
 router = APIRouter(tags=["recordings"])
 
 _MEDIA_TYPES = {
@@ -71,156 +76,7 @@ _MEDIA_TYPES = {
 }
 
 
-# --- bodies --------------------------------------------------------------------------
-
-
-class WordBody(BaseModel):
-    """A word with its time in seconds from the session's start."""
-
-    word: str
-    start: float
-    end: float
-    confidence: float | None
-
-
-class FinalBody(BaseModel):
-    """One final (an utterance), times in seconds from the session's start.
-
-    Without word times, an utterance starts where the previous one ended and ends where
-    Riva had processed the audio when it settled it.
-    """
-
-    text: str
-    start: float
-    end: float
-    confidence: float | None
-    words: list[WordBody]
-
-
-class AudioInfo(BaseModel):
-    """The session's recording."""
-
-    recording_id: str
-    url: str
-    """``GET`` it for the WAV (``?format=flac`` for FLAC)."""
-    format: str
-    """``wav/pcm_s16le``: mono PCM16 in a RIFF WAV."""
-    sample_rate: int
-    duration_seconds: float
-
-
-class SessionSummary(BaseModel):
-    """A recorded session as listed."""
-
-    id: str
-    state: Literal["recording", "completed", "interrupted"]
-    """``interrupted``: the gateway stopped mid-session; the audio up to then is kept."""
-    interface: str
-    created_at: datetime
-    ended_at: datetime | None
-    audio: AudioInfo
-    enhancement_job_id: str | None
-    enhancement_url: str | None
-
-
-class SessionBody(SessionSummary):
-    """A recorded session with its real-time finals."""
-
-    finals: list[FinalBody]
-
-
-class SessionList(BaseModel):
-    """A page of the caller's sessions, newest first."""
-
-    sessions: list[SessionSummary]
-    next_cursor: str | None
-    """Pass as ``cursor`` for the next page; ``null`` on the last page."""
-
-
-class JobBody(BaseModel):
-    """An enhancement job and, once completed, its transcript."""
-
-    id: str
-    object: Literal["transcription.job"] = "transcription.job"
-    status: Literal["queued", "running", "completed", "failed"]
-    session_id: str
-    created_at: datetime
-    updated_at: datetime
-    attempts: int
-    error: str | None
-    text: str | None
-    """The transcript, once completed."""
-    duration_seconds: float | None
-    finals: list[FinalBody] | None
-    """The utterances with their times, once completed."""
-
-
-# --- conversions ---------------------------------------------------------------------
-
-
-def _finals(finals: Sequence[Final]) -> list[FinalBody]:
-    bodies: list[FinalBody] = []
-    previous_end = 0.0
-    for final in finals:
-        if not final.text.strip():
-            continue
-        if final.words:
-            start, end = final.words[0].start_ms / 1000, final.words[-1].end_ms / 1000
-        else:
-            start, end = previous_end, max(previous_end, round(final.audio_processed, 3))
-        words = [
-            WordBody(
-                word=w.word, start=w.start_ms / 1000, end=w.end_ms / 1000, confidence=w.confidence
-            )
-            for w in final.words
-        ]
-        bodies.append(
-            FinalBody(
-                text=final.text, start=start, end=end, confidence=final.confidence, words=words
-            )
-        )
-        previous_end = end
-    return bodies
-
-
-def _summary(record: SessionRecord) -> dict[str, object]:
-    job = record.enhancement_job_id
-    return {
-        "id": record.id,
-        "state": record.state.value,
-        "interface": record.interface,
-        "created_at": record.created_at,
-        "ended_at": record.ended_at,
-        "audio": AudioInfo(
-            recording_id=record.recording_id,
-            url=f"{SESSIONS_PATH}/{record.id}/audio",
-            format=record.audio_format,
-            sample_rate=record.sample_rate,
-            duration_seconds=round(record.duration_seconds, 3),
-        ),
-        "enhancement_job_id": job,
-        "enhancement_url": JOB_PATH.format(job_id=job) if job is not None else None,
-    }
-
-
-def _job(job: JobRecord) -> JobBody:
-    done = job.state is JobState.COMPLETED and job.result is not None
-    duration = job.result.get("duration_seconds") if done and job.result else None
-    return JobBody(
-        id=job.id,
-        status=job.state.value,
-        session_id=job.session_id,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        attempts=job.attempts,
-        error=job.error,
-        text=" ".join(f.text.strip() for f in job.finals if f.text.strip()) if done else None,
-        duration_seconds=float(duration) if duration is not None else None,
-        finals=_finals(job.finals) if done else None,
-    )
-
-
-# --- authentication ------------------------------------------------------------------
+# --- the caller and what it owns ----------------------------------------------------
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -238,6 +94,20 @@ def _caller(request: Request, gw: Gateway) -> tuple[str, Recordings] | JSONRespo
 
 
 _NOT_FOUND = "no such session"
+
+
+async def _owned_session(
+    request: Request, gw: Gateway, session_id: str
+) -> SessionRecord | JSONResponse:
+    """The caller's session ``session_id``, or the refusal or 404 to send."""
+    caller = _caller(request, gw)
+    if isinstance(caller, JSONResponse):
+        return caller
+    owner, recordings = caller
+    record = await recordings.get_session(owner, session_id)
+    return record if record is not None else _error(404, _NOT_FOUND)
+
+
 _REFUSALS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "No credential, or a wrong one"},
     404: {"model": ErrorBody, "description": "None of the caller's, or recording is off"},
@@ -269,7 +139,7 @@ async def list_sessions(
     except InvalidCursor as exc:
         return _error(400, str(exc))
     body = SessionList(
-        sessions=[SessionSummary.model_validate(_summary(s)) for s in page.sessions],
+        sessions=[SessionSummary.model_validate(summary(s)) for s in page.sessions],
         next_cursor=page.next_cursor,
     )
     return JSONResponse(body.model_dump(mode="json"))
@@ -278,14 +148,10 @@ async def list_sessions(
 @router.get(f"{SESSIONS_PATH}/{{session_id}}", response_model=SessionBody, responses=_REFUSALS)
 async def get_session(session_id: str, request: Request, gw: GatewayDep) -> Response:
     """One of the caller's sessions with its real-time finals."""
-    caller = _caller(request, gw)
-    if isinstance(caller, Response):
-        return caller
-    owner, recordings = caller
-    record = await recordings.get_session(owner, session_id)
-    if record is None:
-        return _error(404, _NOT_FOUND)
-    body = SessionBody.model_validate(_summary(record) | {"finals": _finals(record.finals)})
+    record = await _owned_session(request, gw, session_id)
+    if isinstance(record, Response):
+        return record
+    body = SessionBody.model_validate(summary(record) | {"finals": finals_body(record.finals)})
     return JSONResponse(body.model_dump(mode="json"))
 
 
@@ -319,13 +185,9 @@ async def get_audio(
     format: Annotated[Literal["wav", "flac"] | None, Query()] = None,
 ) -> Response:
     """The session's audio as sent to Riva (16 kHz mono PCM16)."""
-    caller = _caller(request, gw)
-    if isinstance(caller, Response):
-        return caller
-    owner, recordings = caller
-    record = await recordings.get_session(owner, session_id)
-    if record is None:
-        return _error(404, _NOT_FOUND)
+    record = await _owned_session(request, gw, session_id)
+    if isinstance(record, Response):
+        return record
     if record.state is RecordedState.RECORDING:
         return _error(409, "the session is still being recorded")
     if _wants_flac(format, request.headers.get("accept", "")):
@@ -387,7 +249,7 @@ async def get_job(
     job = await recordings.get_job(owner, job_id)
     if job is None:
         return _error(404, "no such job")
-    body = _job(job)
+    body = job_body(job)
     if response_format == "json":
         return JSONResponse(body.model_dump(mode="json"))
     if job.state is not JobState.COMPLETED or job.result is None:
