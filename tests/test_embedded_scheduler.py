@@ -71,3 +71,42 @@ async def test_close_resolves_queued_jobs_to_none() -> None:
     await closing
     assert await queued is None
     running.cancel()
+
+
+async def test_a_lane_runs_one_job_at_a_time_and_keeps_only_the_newest_waiting() -> None:
+    scheduler = DecodeScheduler(workers=2)
+    await scheduler.start()
+    started, gate, ran = threading.Event(), threading.Event(), []
+
+    def job(name: str) -> Callable[[], str]:
+        def run() -> str:
+            if name == "partial-1":
+                started.set()
+                gate.wait(scaled(10))
+            ran.append(name)
+            return name
+
+        return run
+
+    try:
+        first = scheduler.submit(2, job("partial-1"), lambda: True, lane="stream")
+        await asyncio.to_thread(started.wait, scaled(10))
+        older = scheduler.submit(2, job("partial-2"), lambda: True, lane="stream")
+        newer = scheduler.submit(2, job("partial-3"), lambda: True, lane="stream")
+        # The other worker is free: another lane's job and a final run meanwhile.
+        other = scheduler.submit(2, job("other-stream"), lambda: True, lane="other")
+        final = scheduler.submit(0, job("final"), lambda: True)
+        assert await asyncio.wait_for(asyncio.gather(other, final), scaled(10)) == [
+            "other-stream",
+            "final",
+        ]
+        assert await older is None  # replaced while it waited, never run
+        gate.set()
+        assert await asyncio.wait_for(asyncio.gather(first, newer), scaled(10)) == [
+            "partial-1",
+            "partial-3",
+        ]
+    finally:
+        await scheduler.close()
+    assert "partial-2" not in ran and ran[-1] == "partial-3"
+    assert scheduler.dropped == 1

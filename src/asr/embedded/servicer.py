@@ -101,8 +101,6 @@ class StreamSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._closed = False
-        self._partial_running = False
-        self._next_partial: DecodeJob | None = None
         self.options: RequestOptions | None = None
         self.request_id = ""
         """The client's request ``id``, echoed on every response (a UUID if it sent none)."""
@@ -250,20 +248,10 @@ class StreamSession:
 
     def _handle(self, step: Step) -> None:
         for job in step.jobs:
-            if job.kind is JobKind.PARTIAL and self._partial_running:
-                # One partial per stream at a time, so the other worker stays free for
-                # finals; the newest waiting partial runs next, older ones are dropped.
-                self._next_partial = job
-            else:
-                self._spawn(job)
+            task = asyncio.create_task(self._decode(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._send(step.results)
-
-    def _spawn(self, job: DecodeJob) -> None:
-        if job.kind is JobKind.PARTIAL:
-            self._partial_running = True
-        task = asyncio.create_task(self._decode(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _send(self, results: list[Result]) -> None:
         assert self.options is not None
@@ -305,7 +293,11 @@ class StreamSession:
         queued = time.perf_counter()
         try:
             result = await self._scheduler.submit(
-                job.kind.value, run, functools.partial(self._wanted, job)
+                job.kind.value,
+                run,
+                functools.partial(self._wanted, job),
+                # One partial per stream queued or running (the scheduler's lanes).
+                lane=self if draft else None,
             )
         except Exception as exc:
             self.log.exception("stream %d: decode failed", self.id)
@@ -323,11 +315,6 @@ class StreamSession:
         )
         if result is not None and not self._closed:
             self._send(self.recognizer.complete(job, result))
-        if job.kind is JobKind.PARTIAL:
-            self._partial_running = False
-            waiting, self._next_partial = self._next_partial, None
-            if waiting is not None and not self._closed and self.recognizer.wanted(waiting):
-                self._spawn(waiting)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
