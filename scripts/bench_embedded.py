@@ -22,6 +22,8 @@ Per build and concurrency, it prints:
 * CPU: the server process's CPU time (user + system, psutil) while the clip streamed,
   including the silence after it, per second of clip audio;
 * WER of the finals per set;
+* "okay" echoes: clips whose first interim begins with "okay" while the clip does not (an
+  echo of the engine's punctuation prompt), as a share of the clips;
 * B/A ratios of the medians and of CPU.
 
 Onset and end of speech come from an offline decode of the same clean clip: ``Recognize``
@@ -51,7 +53,7 @@ import riva.client.proto.riva_audio_pb2 as raudio
 
 from asr.audio import float32_to_pcm16, read_audio
 from asr.evaluation.corpus import speech_fixtures
-from asr.wer import word_error_rate
+from asr.wer import normalize, word_error_rate
 
 RATE = 16_000
 LEAD_S = 0.5
@@ -84,6 +86,8 @@ class Run:
     first: float | None
     final: float | None
     text: str
+    first_text: str = ""
+    """The first interim (or final) transcript."""
 
 
 @dataclass
@@ -180,6 +184,7 @@ async def stream(address: str, clip: Clip, chunk_ms: int) -> Run:
             yield rasr.StreamingRecognizeRequest(audio_content=pcm[offset : offset + step])
 
     first = final = None
+    first_text = ""
     finals = []
     async with grpc.aio.insecure_channel(address) as channel:
         stub = rasr_grpc.RivaSpeechRecognitionStub(channel)
@@ -190,10 +195,11 @@ async def stream(address: str, clip: Clip, chunk_ms: int) -> Run:
                     continue
                 if first is None:
                     first = now - clip.onset
+                    first_text = r.alternatives[0].transcript
                 if r.is_final:
                     final = now - clip.end
                     finals.append(r.alternatives[0].transcript)
-    return Run(clip, first, final, " ".join(finals))
+    return Run(clip, first, final, " ".join(finals), first_text)
 
 
 async def group(build: Build, clips: list[Clip], chunk_ms: int, tally: Tally) -> None:
@@ -213,6 +219,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _echo(run: Run) -> bool:
+    first = normalize(run.first_text).split()[:1]
+    return first == ["okay"] and normalize(run.clip.ref).split()[:1] != ["okay"]
+
+
 def summary(tally: Tally, sets: list[str]) -> dict[str, float]:
     firsts = [r.first for r in tally.runs if r.first is not None]
     finals = [r.final for r in tally.runs if r.final is not None]
@@ -223,6 +234,7 @@ def summary(tally: Tally, sets: list[str]) -> dict[str, float]:
         "final p95": pct(finals, 0.95),
         "cpu/audio": tally.cpu / tally.audio,
         "missing finals": float(len(tally.runs) - len(finals)),
+        "okay echoes": sum(map(_echo, tally.runs)) / len(tally.runs),
     }
     for name in sets:
         runs = [r for r in tally.runs if r.clip.set == name]
@@ -245,7 +257,8 @@ def report(streams: int, results: dict[str, Tally], sets: list[str]) -> None:
         line = f"  {key:22}" + "".join(f"{rows[label][key]:10.3f}" for label in labels)
         if len(labels) == 2:
             a, b = rows[labels[0]][key], rows[labels[1]][key]
-            line += f"{b / a:8.2f}" if a and not key.startswith(("WER", "missing")) else ""
+            absolute = key.startswith(("WER", "missing", "okay"))
+            line += f"{b / a:8.2f}" if a and not absolute else ""
             if key.startswith("WER"):
                 line += f"{b - a:+8.2f}"
         print(line)
