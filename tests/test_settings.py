@@ -250,3 +250,18 @@ def test_replay_buffer_follows_the_stream_format(
 ) -> None:
     # The client's replay buffer holds retry.replay_buffer_seconds of this stream's audio.
     assert options.max_bytes_per_second == per_second
+
+
+def test_dynamo_settings_group_their_retries_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("dynamo.runtime", reason="needs the 'dynamo' extra (ai-dynamo-runtime)")
+    from asr.dynamo import DynamoASRClient, DynamoSettings
+
+    monkeypatch.setenv("ASR_DYNAMO_RETRY__ATTEMPTS", "2")
+    monkeypatch.setenv("ASR_DYNAMO_REPLAY_BUFFER_SECONDS", "5")
+    with pytest.warns(DeprecationWarning, match="use ASR_DYNAMO_RETRY__REPLAY_BUFFER_SECONDS"):
+        settings = DynamoSettings()
+    assert settings.retry == RetrySettings(attempts=2, replay_buffer_seconds=5)
+    monkeypatch.delenv("ASR_DYNAMO_REPLAY_BUFFER_SECONDS")  # the settings hold it now
+    client = DynamoASRClient("asr.test.stream", settings=settings, call_timeout=2)
+    assert (client.settings.endpoint, client.settings.call_timeout) == ("asr.test.stream", 2)
+    assert client.retry is client.settings.retry

@@ -60,5 +60,5 @@ def open_backend(
         from asr.dynamo import DynamoSettings as Settings
 
         chosen = dynamo if dynamo is not None else Settings()
-        return Backend(DynamoASRClient(chosen), f"Dynamo endpoint {chosen.endpoint}")
+        return Backend(DynamoASRClient(settings=chosen), f"Dynamo endpoint {chosen.endpoint}")
     return Backend(RivaASRClient(settings=riva, metrics=metrics.riva), f"Riva at {riva.uri}")

@@ -19,13 +19,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
-    BaseSettings,
     NoDecode,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from .settings_legacy import DeprecatedEnvironment, GroupedInit, group_flat_names
+from .settings_legacy import FlatNamesAccepted
 
 __all__ = [
     "DEFAULT_PORT",
@@ -203,7 +201,7 @@ def split_url(uri: str) -> tuple[str, bool | None]:
     return _with_port(url.netloc, 443 if tls else DEFAULT_PORT), tls
 
 
-class RivaSettings(BaseSettings):
+class RivaSettings(FlatNamesAccepted):
     """How to reach a Riva ASR endpoint.
 
     Attributes:
@@ -249,25 +247,6 @@ class RivaSettings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     keepalive: KeepaliveSettings = KeepaliveSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The deprecated flat variables rank below the grouped ones that replace them.
-        init, deprecated = GroupedInit(init_settings), DeprecatedEnvironment(settings_cls)
-        return init, env_settings, deprecated, dotenv_settings, file_secret_settings
-
-    @model_validator(mode="before")
-    @classmethod
-    def _group_flat_names(cls, data: Any) -> Any:
-        """Accept the flat names of grouped fields in a mapping validated directly."""
-        return group_flat_names(data) if isinstance(data, dict) else data
 
     @model_validator(mode="before")
     @classmethod

@@ -65,20 +65,41 @@ class _Attempt:
 class DynamoASRClient(ReplayingStreams):
     """Async client for the ASR workers of one Dynamo endpoint.
 
+    Every keyword after ``settings`` sets the :class:`DynamoSettings` field of its name
+    (documented there, with its default) over ``settings``; ``None`` keeps the value
+    ``settings`` has.
+
     Args:
+        endpoint: ``namespace.component.endpoint`` the workers serve.
         settings: Where the workers are; read from ``ASR_DYNAMO_*`` variables when omitted.
-        **overrides: Individual settings, e.g. ``endpoint="asr.recognizer.stream"``.
     """
 
-    def __init__(self, settings: DynamoSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        settings: DynamoSettings | None = None,
+        discovery_backend: str | None = None,
+        request_plane: str | None = None,
+        connect_timeout: float | None = None,
+        call_timeout: float | None = None,
+        stream_timeout: float | None = None,
+        retry: RetrySettings | None = None,
+        load_interval: float | None = None,
+    ) -> None:
+        given = {
+            "endpoint": endpoint,
+            "discovery_backend": discovery_backend,
+            "request_plane": request_plane,
+            "connect_timeout": connect_timeout,
+            "call_timeout": call_timeout,
+            "stream_timeout": stream_timeout,
+            "retry": retry,
+            "load_interval": load_interval,
+        }
         self.settings = with_overrides(
-            settings if settings is not None else DynamoSettings(), **overrides
-        )
-        self._retry = RetrySettings(
-            attempts=self.settings.retry_attempts,
-            initial_backoff=self.settings.retry_initial_backoff,
-            max_backoff=self.settings.retry_max_backoff,
-            replay_buffer_seconds=self.settings.replay_buffer_seconds,
+            settings if settings is not None else DynamoSettings(),
+            **{name: value for name, value in given.items() if value is not None},
         )
         self.router = SessionRouter()
         self._runtime: Any = None
@@ -248,8 +269,8 @@ class DynamoASRClient(ReplayingStreams):
 
     @property
     def retry(self) -> RetrySettings:
-        """How often a stream is tried, on another instance each time (``retry_*``)."""
-        return self._retry
+        """How often a stream is tried, on another instance each time (``settings.retry``)."""
+        return self.settings.retry
 
     def _attempts(self, options: RecognitionOptions, timeout: float | None) -> Attempt:
         """Attempts of a stream (as :meth:`asr.client.RivaASRClient.stream`, same events
