@@ -38,7 +38,7 @@ from asr.events import Final, Partial, Progress
 from . import actions
 from .actions import *  # noqa: F403  (re-exported: the connections import them from here)
 from .actions import Action, Close, EndAudio, ForwardAudio, Send, StartBackend, State
-from .backend_errors import BACKEND_MESSAGES, error_code_for
+from .backend_errors import error_code_for
 from .client_frames import FrameRefusal, read_text_frame, validate_message
 from .contract_audio import ContractAudio
 from .limits import Limits
@@ -214,37 +214,12 @@ class Session(SessionCore[Send]):
             return []
         # Responses do not count as client activity, but any of them is progress of the
         # backend; one that has processed audio up to the last forced cut answers it.
-        draining = self.state is State.DRAINING
-        self._stall.response(offset + event.audio_processed, now, owed=draining)
+        self._stall.response(offset + event.audio_processed, now, owed=self._owed)
         if isinstance(event, Progress):
             return []
         if isinstance(event, Partial):
             return self._utterances.partial(event, offset)
         return self._utterances.final(event, offset, forced)
-
-    def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
-        """The Riva relay failed: the error for its code, with a generic message.
-
-        The exception's text (gRPC details such as ``ipv4:10.0.0.5:50051: Connection
-        refused``) names internal addresses and is for the server log, which the caller
-        writes with the session id; the client learns what happened from the code.
-        """
-        del now
-        code = error_code_for(exc)
-        return self.refuse(code, BACKEND_MESSAGES[code])
-
-    def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
-        """One gRPC call of the relay finished (its results were all delivered).
-
-        Args:
-            forced: The call's audio had been ended by :class:`EndAudio`.
-            now: Clock reading.
-        """
-        del forced
-        if self.state is State.CLOSED:
-            return []
-        self._stall.progress(now, owed=self.state is State.DRAINING)
-        return []
 
     def shutdown(self, now: float, timeout: float) -> list[Action]:
         """The server is shutting down: drain what was sent, then close with 1001.
@@ -264,15 +239,6 @@ class Session(SessionCore[Send]):
             self._going_away = True
             actions += self._on_end(now)
         return actions
-
-    def backend_done(self, now: float) -> list[Action]:
-        """The Riva relay delivered its last final after :class:`EndAudio`."""
-        del now
-        if self.state is State.CLOSED:
-            return []
-        if self.state is not State.DRAINING:
-            return self.refuse(ErrorCode.INTERNAL_ERROR, "backend stream ended unexpectedly")
-        return self._end_session()
 
     def recording_failed(self, now: float) -> list[Action]:
         """Keeping the audio failed (disk, database); transcription goes on. The server's

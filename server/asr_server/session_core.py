@@ -7,18 +7,21 @@ and in how they refuse; they end a session the same way. :class:`SessionCore` ho
 the :class:`~asr_server.session_clock.SessionClock` behind :meth:`~SessionCore.tick`,
 :meth:`~SessionCore.deadline` and :meth:`~SessionCore.backend_deadline`, the
 :class:`~asr_server.session_recording.SessionRecording` and its ``recording_ended``, and
-the close (1000, or 1001 after a shutdown). A subclass says how an error is sent
-(:meth:`~SessionCore._fail`) and how the session ends (:meth:`~SessionCore._end_session`).
+the close (1000, or 1001 after a shutdown), and how the backend's end and failures are
+met. A subclass says how an error is sent (:meth:`~SessionCore._fail`) and how the session
+ends (:meth:`~SessionCore._end_session`).
 Plain data, the clock passed in.
 """
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Mapping
+from typing import ClassVar, Generic, TypeVar
 
 from asr.contract import CloseCode, ErrorCode
 
 from .actions import GOING_AWAY, Close, CommonAction, EndRecording, State
+from .backend_errors import BACKEND_MESSAGES, error_code_for
 from .limits import Limits
 from .recordings.policy import RecordingDecision, RecordingPolicy
 from .session_clock import Expiry, SessionClock
@@ -52,6 +55,9 @@ class SessionCore(Generic[SendT]):
         self._going_away = False
         """Close with 1001 rather than 1000."""
 
+    _backend_messages: ClassVar[Mapping[ErrorCode, str]] = BACKEND_MESSAGES
+    """What a client is told per code of :func:`~asr_server.backend_errors.error_code_for`."""
+
     # -- for subclasses -----------------------------------------------------------------
 
     def _fail(self, code: ErrorCode, message: str) -> list[SendT | CommonAction]:
@@ -62,6 +68,12 @@ class SessionCore(Generic[SendT]):
         """The session's last events and its close (or the :class:`EndRecording` to wait
         for first, from :meth:`_end_recording`)."""
         raise NotImplementedError
+
+    @property
+    def _owed(self) -> bool:
+        """Whether the backend owes an answer whatever audio it reached: after the end of
+        the audio."""
+        return self.state is State.DRAINING
 
     @property
     def _idle_counts(self) -> bool:
@@ -78,6 +90,38 @@ class SessionCore(Generic[SendT]):
         return []
 
     # -- inputs -------------------------------------------------------------------------
+
+    def backend_failed(self, exc: BaseException, now: float) -> list[SendT | CommonAction]:
+        """The Riva relay failed: the error for its code, with a generic message.
+
+        The exception's text (gRPC details such as ``ipv4:10.0.0.5:50051: Connection
+        refused``) names internal addresses and is for the server log, which the caller
+        writes with the session id; the client learns what happened from the code.
+        """
+        del now
+        code = error_code_for(exc)
+        return self._fail(code, self._backend_messages[code])
+
+    def backend_stream_ended(self, *, forced: bool, now: float) -> list[SendT | CommonAction]:
+        """One gRPC call of the relay finished (its results were all delivered).
+
+        Args:
+            forced: The call's audio had been ended by :class:`EndAudio`.
+            now: Clock reading.
+        """
+        del forced
+        if self.state is not State.CLOSED:
+            self._stall.progress(now, owed=self._owed)
+        return []
+
+    def backend_done(self, now: float) -> list[SendT | CommonAction]:
+        """The Riva relay delivered its last result after :class:`EndAudio`."""
+        del now
+        if self.state is State.CLOSED:
+            return []
+        if self.state is not State.DRAINING:
+            return self._fail(ErrorCode.INTERNAL_ERROR, "backend stream ended unexpectedly")
+        return self._end_session()
 
     def recording_ended(
         self, *, recording_id: str | None, enhancement_job_id: str | None, now: float

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from asr.options import EndpointingConfig, RecognitionOptions
 
@@ -198,6 +205,12 @@ class SessionSettings(_Frozen):
             )
         return self
 
+    def describe(self, session_id: str) -> TranscriptionSession:
+        """These settings as the session ``session_id``, as ``...updated`` sends it."""
+        values = self.model_dump(include=set(SessionSettings.model_fields))
+        values["input_audio_transcription"]["prompt"] = ""  # not applied: see the model
+        return TranscriptionSession(id=session_id, **values)
+
     def recognition_options(self) -> RecognitionOptions:
         """The Riva request options (the audio is always sent as 16 kHz PCM16 mono)."""
         rec = self.recognition_config
@@ -285,13 +298,10 @@ class SessionPatch(SessionSettings):
             data["recognition_config"] = section
         return data
 
-    def apply(self, current: SessionSettings) -> SessionSettings:
+    def apply(self, current: SessionSettings) -> SessionSettings | str:
         """``current`` with this update's fields (a section given in part keeps the
-        fields it does not name).
-
-        Raises:
-            pydantic.ValidationError: The result is not a session this gateway supports.
-        """
+        fields it does not name), or why the result is not a session this gateway
+        supports (the first validation error's message)."""
         ignored = set(_READ_ONLY | _OPENAI_IGNORED)
         changes = self.model_dump(exclude_unset=True, exclude=ignored)
         merged = current.model_dump(include=set(SessionSettings.model_fields))
@@ -300,4 +310,7 @@ class SessionPatch(SessionSettings):
                 merged[key] = merged[key] | value
             else:
                 merged[key] = value
-        return SessionSettings.model_validate(merged)
+        try:
+            return SessionSettings.model_validate(merged)
+        except ValidationError as exc:
+            return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")

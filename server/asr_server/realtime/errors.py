@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from asr.contract import ERRORS, ErrorCode
 
-from ..protocol import error_code_for
-
-__all__ = ["ErrorDetail", "ErrorType", "RealtimeErrorCode", "backend_error", "fatal_error"]
+__all__ = ["BACKEND_MESSAGES", "ErrorDetail", "ErrorType", "RealtimeErrorCode", "fatal_error"]
 
 
 class _Frozen(BaseModel):
@@ -101,7 +99,7 @@ _SERVER_FAULTS = frozenset(
     }
 )
 
-_BACKEND_MESSAGES = {
+BACKEND_MESSAGES = {
     ErrorCode.TOO_MANY_SESSIONS: "the speech backend is at capacity; try again later",
     ErrorCode.BACKEND_UNAVAILABLE: "the speech backend is unavailable; try again",
     ErrorCode.INVALID_CONFIG: (
@@ -126,9 +124,3 @@ def fatal_error(code: RealtimeErrorCode, message: str) -> tuple[ErrorDetail, int
     kind = ErrorType.SERVER if code in _SERVER_FAULTS else ErrorType.INVALID_REQUEST
     detail = ErrorDetail(type=kind, code=code, message=message, retryable=spec.retryable)
     return detail, int(spec.close_code)
-
-
-def backend_error(exc: BaseException) -> tuple[RealtimeErrorCode, str]:
-    """The code and the message a Riva failure is reported with."""
-    code = error_code_for(exc)
-    return RealtimeErrorCode(code.value), _BACKEND_MESSAGES[code]

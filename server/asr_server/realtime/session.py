@@ -4,22 +4,12 @@ actions out.
 A :class:`RealtimeSession` holds everything about one ``/v1/realtime?intent=transcription``
 connection, as :class:`asr_server.protocol.Session` does for the own contract, and is
 driven the same way: the route feeds it client frames, the
-:class:`~asr_server.relay.RivaRelay`'s events and the clock, and carries out the actions.
-Those are :mod:`asr_server.protocol`'s (:class:`StartBackend`, :class:`ForwardAudio`,
-:class:`FinishUtterance`, :class:`EndAudio`, :class:`Close`) except :class:`Send`, which
-carries a realtime event (``action.event.model_dump_json()`` is the frame).
-
-The exchange, in the order NVIDIA's client (``riva.client.realtime``, 2.27) runs it::
-
-    server  conversation.created                      (open)
-    client  transcription_session.update              -> transcription_session.updated
-    client  input_audio_buffer.append {audio[, runtime_config.force_eou]}   (buffered)
-    client  input_audio_buffer.commit                 -> input_audio_buffer.committed
-            ... append + commit per chunk ...
-    server  conversation.item.input_audio_transcription.delta       (Riva partials)
-    server  conversation.item.input_audio_transcription.completed   (Riva finals)
-    client  input_audio_buffer.done                   (commits the rest, ends the audio)
-    server  ...completed {is_last_result: true}, then close 1000
+:class:`~asr_server.relay.RivaRelay`'s events and the clock, and carries out the actions
+(the exchange is drawn in :mod:`asr_server.realtime`). Those are
+:data:`asr_server.actions.CommonAction` and :class:`~asr_server.realtime.actions.Send`,
+which carries a realtime event. What it shares with the own contract's session (the
+deadlines, the recording, the close) is :class:`~asr_server.session_core.SessionCore`;
+the audio's way from the buffer to Riva is :mod:`.audio` and :mod:`.forwarded`.
 
 A commit does not end the utterance (NVIDIA's client commits every 100 ms chunk); Riva's
 endpointing does, or ``force_eou``. Refused client events are answered with an ``error``
@@ -29,25 +19,20 @@ limits end it with an ``error`` and a close code from :data:`asr.contract.ERRORS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pydantic import ValidationError
-
 from asr.contract import ErrorCode
 from asr.errors import AudioFormatError
 from asr.events import Final, Partial, Progress
 
-from ..actions import Close, CommonAction, EndAudio, ForwardAudio, StartBackend, State
+from ..actions import Close, EndAudio, StartBackend, State
 from ..limits import Limits
 from ..recordings.policy import RecordingPolicy
-from ..relay import BYTES_PER_SECOND
 from ..session_core import SessionCore
+from .actions import Action, Send
 from .audio import BufferFullError, InputAudio
 from .config import SessionSettings, TranscriptionSession
-from .errors import RealtimeErrorCode, backend_error, fatal_error
+from .errors import BACKEND_MESSAGES, RealtimeErrorCode, fatal_error
 from .events import (
     AnyClientEvent,
-    AnyServerEvent,
     Conversation,
     ConversationCreated,
     ErrorEvent,
@@ -63,19 +48,10 @@ from .events import (
     invalid_request,
     parse_client_event,
 )
+from .forwarded import ForwardedAudio
 from .transcript import Transcript
 
 __all__ = ["Action", "RealtimeSession", "Send"]
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``event`` to the client as a JSON text frame (``event.model_dump_json()``)."""
-
-    event: AnyServerEvent
-
-
-Action = Send | CommonAction
 
 
 class RealtimeSession(SessionCore[Send]):
@@ -123,16 +99,11 @@ class RealtimeSession(SessionCore[Send]):
         self._tag = session_id.removeprefix("sess_")
         self._require_update = require_update
         self._max_buffer = max_buffer_seconds
-        self._max_backlog = max_backlog_seconds
         self._updated = False
         self._seq = 0
         self._input = self._new_input()
         self._backend_started = False
-        self._utterance_has_audio = False
-        self._forwarded = 0
-        """16 kHz PCM16 bytes sent to Riva."""
-        self._processed = 0.0
-        """Seconds of session audio Riva reported processed."""
+        self._sent = ForwardedAudio(self._stall, max_backlog_seconds)
         self._transcript = Transcript(self._tag, self._next_id)
         self._refusal = self._recording.decide(record=record, enhance_on_end=enhance_on_end)
 
@@ -214,11 +185,8 @@ class RealtimeSession(SessionCore[Send]):
         if self.state is State.CLOSED:
             return []
         reached = offset + event.audio_processed
-        held = self.backlogged
-        self._processed = max(self._processed, reached)
-        if held and not self.backlogged:
-            # The client was held while Riva caught up: its silence was ours, not idling.
-            self._clock.activity(now)
+        if self._sent.reached(reached):
+            self._clock.activity(now)  # the client was held: its silence was ours
         self._stall.response(reached, now, owed=self._owed)
         if isinstance(event, Progress):
             return []
@@ -226,27 +194,6 @@ class RealtimeSession(SessionCore[Send]):
             return [Send(e) for e in self._transcript.partial(event)]
         hold = self.state is State.DRAINING
         return [Send(e) for e in self._transcript.final(event, offset, hold=hold)]
-
-    def backend_failed(self, exc: BaseException, now: float) -> list[Action]:
-        """The Riva relay failed: an ``error`` with the code for it, then the close."""
-        del now
-        return self.refuse(*backend_error(exc))
-
-    def backend_stream_ended(self, *, forced: bool, now: float) -> list[Action]:
-        """One gRPC call of the relay finished (a :class:`~asr_server.relay.StreamEnded`)."""
-        del forced
-        if self.state is not State.CLOSED:
-            self._stall.progress(now, owed=self._owed)
-        return []
-
-    def backend_done(self, now: float) -> list[Action]:
-        """The relay delivered its last result after :class:`EndAudio`."""
-        del now
-        if self.state is State.CLOSED:
-            return []
-        if self.state is not State.DRAINING:
-            return self.refuse(RealtimeErrorCode.INTERNAL_ERROR, "backend stream ended early")
-        return self._end_session()
 
     def recording_failed(self, now: float) -> list[Action]:
         """Keeping the audio failed (disk, database); transcription goes on. Nothing is
@@ -265,30 +212,27 @@ class RealtimeSession(SessionCore[Send]):
         self._going_away = True
         return self._on_done(now) if self.state is State.OPEN else []
 
+    # The back-pressure (see .forwarded): the route stops reading while backlogged.
+
     @property
     def backlog_seconds(self) -> float:
-        """Audio sent to Riva that it has not reported processed. The route stops reading
-        the socket while this is high (NVIDIA's client sends a file as fast as it reads
-        it): back-pressure instead of refusing fast audio."""
-        return max(0.0, self._forwarded / BYTES_PER_SECOND - self._processed)
+        """:attr:`.ForwardedAudio.backlog_seconds`."""
+        return self._sent.backlog_seconds
 
     @property
     def backlogged(self) -> bool:
-        """Whether :attr:`backlog_seconds` is over ``max_backlog_seconds``: the route
-        stops reading client frames until it is not. Meanwhile the client is not idle
-        (no ``idle_timeout``) and Riva owes progress: none for ``final_timeout_seconds``
-        ends the session as stalled (``backend_unavailable``), as after ``done``."""
-        return self.backlog_seconds > self._max_backlog
+        """:attr:`.ForwardedAudio.backlogged`."""
+        return self._sent.backlogged
 
     @property
     def forwarded_seconds(self) -> float:
-        """Seconds of audio sent to Riva (cleared audio excluded)."""
-        return self._forwarded / BYTES_PER_SECOND
+        """:attr:`.ForwardedAudio.forwarded_seconds`."""
+        return self._sent.forwarded_seconds
 
     @property
     def processed_seconds(self) -> float:
-        """Seconds of audio Riva reported processed (its latest ``audio_processed``)."""
-        return self._processed
+        """:attr:`.ForwardedAudio.processed_seconds`."""
+        return self._sent.processed_seconds
 
     @property
     def transcript(self) -> str:
@@ -297,9 +241,7 @@ class RealtimeSession(SessionCore[Send]):
 
     def describe(self) -> TranscriptionSession:
         """The session now in effect, as ``transcription_session.updated`` sends it."""
-        values = self.settings.model_dump(include=set(SessionSettings.model_fields))
-        values["input_audio_transcription"]["prompt"] = ""  # not applied: see the model
-        return TranscriptionSession(id=self.session_id, **values)
+        return self.settings.describe(self.session_id)
 
     # -- handlers -----------------------------------------------------------------------
 
@@ -311,16 +253,15 @@ class RealtimeSession(SessionCore[Send]):
                 "send it before input_audio_buffer.append",
                 event=event,
             )
-        try:
-            self.settings = event.session.apply(self.settings)
-        except ValidationError as exc:
-            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        settings = event.session.apply(self.settings)
+        if isinstance(settings, str):  # why the update cannot be applied
             return self._reject(
                 RealtimeErrorCode.INVALID_EVENT,
-                f"invalid 'transcription_session.update': {problem}",
+                f"invalid 'transcription_session.update': {settings}",
                 event=event,
                 param="session",
             )
+        self.settings = settings
         self._updated = True
         self._input = self._new_input()
         session = self.describe()
@@ -347,20 +288,7 @@ class RealtimeSession(SessionCore[Send]):
         return [*self._recording.start(), StartBackend(self.settings.recognition_options())]
 
     def _commit(self, now: float, *, final: bool = False) -> list[Action]:
-        actions: list[Action] = []
-        for part in self._input.take(final=final):
-            if isinstance(part, ForwardAudio):
-                self._forwarded += len(part.pcm16)
-                self._utterance_has_audio = True
-                actions.append(part)
-            elif self._utterance_has_audio and not final:
-                # A forced end with audio since the last: Riva finalises it (force_eou).
-                self._utterance_has_audio = False
-                self._stall.owe_cut(self._forwarded / BYTES_PER_SECOND, now)
-                actions.append(part)
-        if self.backlogged:
-            self._stall.owe(now)  # Riva owes progress while the client is held
-        return actions
+        return [*self._sent.commit(self._input.take(final=final), now, final=final)]
 
     def _committed(self) -> InputAudioBufferCommitted:
         transcript = self._transcript
@@ -379,8 +307,16 @@ class RealtimeSession(SessionCore[Send]):
 
     # -- SessionCore --------------------------------------------------------------------
 
+    _backend_messages = BACKEND_MESSAGES
+
     def _fail(self, code: ErrorCode, message: str) -> list[Action]:
         return self.refuse(RealtimeErrorCode(code.value), message)
+
+    @property
+    def _owed(self) -> bool:
+        """Riva owes an answer whatever it reached: after ``done``, or while the client
+        is held."""
+        return self.state is State.DRAINING or self.backlogged
 
     @property
     def _idle_counts(self) -> bool:
@@ -417,12 +353,6 @@ class RealtimeSession(SessionCore[Send]):
             self._next_id(), code, message, param=param, client_event_id=client_id
         )
         return [Send(error)]
-
-    @property
-    def _owed(self) -> bool:
-        """Riva owes an answer whatever it reached: after ``done``, or while the client
-        is held."""
-        return self.state is State.DRAINING or self.backlogged
 
     def _new_input(self) -> InputAudio:
         return InputAudio(
