@@ -1,7 +1,8 @@
 """Connection settings, read from ``RIVA_*`` environment variables.
 
-This is the only module that reads the environment; everything else takes a
-:class:`RivaSettings` (or keyword arguments) explicitly. ``.env.example`` lists every
+This is the only module that reads the environment (with :mod:`asr.settings_legacy` for
+deprecated names); everything else takes a :class:`RivaSettings` (or keyword arguments)
+explicitly, and overrides it with :func:`with_overrides`. ``.env.example`` lists every
 variable. Retries, the circuit breaker and the channel's keepalive are small frozen groups
 nested in :class:`RivaSettings`, set as ``RIVA_<GROUP>__<FIELD>`` (``RIVA_RETRY__ATTEMPTS``).
 The flat names they replace (``RIVA_RETRY_ATTEMPTS``) still work, with a warning naming
