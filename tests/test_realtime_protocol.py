@@ -300,6 +300,10 @@ class _MemorySocket:
     async def close(self) -> None:
         pass
 
+    def backend_actions(self) -> list[str]:
+        """The kinds of the actions so far that are not for the client's socket."""
+        return [type(a).__name__ for a in self.actions if not isinstance(a, Send | Close)]
+
 
 def nvidia_client(sock: _MemorySocket, **overrides: Any) -> Any:
     from riva.client.realtime import RealtimeClientASR
@@ -363,8 +367,7 @@ def test_nvidia_client_runs_unchanged() -> None:
     assert start.options.verbatim_transcripts is True
     assert start.options.custom_configuration == (("beam_size", "4"),)
     # force_eou on the second chunk: Riva's forced end after its audio, the call goes on.
-    kinds = [type(a).__name__ for a in sock.actions if not isinstance(a, Send | Close)]
-    assert kinds == [
+    assert sock.backend_actions() == [
         "StartBackend",
         "ForwardAudio",
         "ForwardAudio",
@@ -397,16 +400,14 @@ def test_nvidia_client_is_recorded_unchanged_where_recording_is_always_on() -> N
     client = nvidia_client(sock)
     asyncio.run(_run_nvidia(client, [TONE, TONE], None))
     assert client.final_transcript == "Riva is here."
-    kinds = [type(a).__name__ for a in sock.actions if not isinstance(a, Send | Close)]
-    assert kinds == [
+    assert StartRecording(enhance_on_end=False) in sock.actions
+    assert sock.backend_actions() == [
         "StartRecording",
         "StartBackend",
-        "ForwardAudio",
-        "ForwardAudio",
+        *["ForwardAudio"] * 2,
         "EndAudio",
         "EndRecording",
     ]
-    assert StartRecording(enhance_on_end=False) in sock.actions
     # The client stopped reading at is_last_result; the ids came after it, before the close.
     assert [json.loads(e)["type"] for e in sock.inbox] == ["transcription_session.recorded"]
     assert sock.closed == Close(1000, "session ended")
