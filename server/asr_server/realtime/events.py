@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -46,6 +45,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ..stream_options import loads
 from .config import SessionPatch, TranscriptionSession
 from .errors import ErrorDetail, ErrorType, RealtimeErrorCode
 
@@ -303,21 +303,6 @@ server_event_adapter: TypeAdapter[AnyServerEvent] = TypeAdapter(
 
 # --- parsing ---------------------------------------------------------------------------
 
-_MAX_INT_DIGITS = 30
-
-
-def _parse_int(text: str) -> int | str:
-    # Python refuses to convert integers of over 4,300 digits with a ValueError that
-    # json.loads lets through; longer than any field takes, they stay text (refused).
-    return int(text) if len(text) <= _MAX_INT_DIGITS else text
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text, parse_int=_parse_int)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
 
 def _summary(exc: ValidationError, kind: str) -> tuple[str, str | None]:
     """The first errors as ``field: problem``, and the first one's field."""
@@ -361,7 +346,7 @@ def parse_client_event(
         new_event_id: Gives the ``event_id`` of the error event (called only for one).
     """
     try:
-        data = _loads(text)
+        data = loads(text)
     except ValueError as exc:
         return invalid_request(
             new_event_id(), RealtimeErrorCode.INVALID_JSON, f"text frame is not JSON: {exc}"
