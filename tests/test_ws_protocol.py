@@ -54,7 +54,11 @@ from .helpers import SILENCE_100MS, assert_error, sent
 
 
 def make(
-    query: dict[str, list[str]] | None = None, *, require_config: bool = False, **limits: float
+    query: dict[str, list[str]] | None = None,
+    *,
+    require_config: bool = False,
+    recording: RecordingPolicy = RecordingPolicy.OFF,
+    **limits: float,
 ) -> tuple[Session, list[Action]]:
     session = Session(
         session_id="s1",
@@ -62,6 +66,7 @@ def make(
         now=0.0,
         query=query,
         require_config=require_config,
+        recording=recording,
     )
     return session, session.open()
 
@@ -439,14 +444,7 @@ def test_seq_has_no_gaps_across_a_whole_session() -> None:
 
 
 def test_recorded_session_starts_before_the_audio_and_ends_with_its_ids() -> None:
-    session = Session(
-        session_id="s1",
-        limits=Limits(),
-        now=0.0,
-        query={"enhance_on_end": ["true"]},
-        recording=RecordingPolicy.OPTIONAL,
-    )
-    session.open()
+    session, _ = make({"enhance_on_end": ["true"]}, recording=RecordingPolicy.OPTIONAL)
     first = session.receive_binary(SILENCE_100MS, 0.1)
     assert [type(a) for a in first] == [StartRecording, StartBackend, ForwardAudio]
     assert first[0] == StartRecording(enhance_on_end=True)
@@ -470,13 +468,6 @@ def test_asking_to_record_where_recording_is_off_is_refused() -> None:
     assert error.message == "record is not available: recording is off on this server"
     assert session.state is State.CLOSED
     # Where recording is always on, a session that says record=false is recorded anyway.
-    always = Session(
-        session_id="s2",
-        limits=Limits(),
-        now=0.0,
-        query={"record": ["false"]},
-        recording=RecordingPolicy.ALWAYS,
-    )
-    always.open()
+    always, _ = make({"record": ["false"]}, recording=RecordingPolicy.ALWAYS)
     assert always.recording.record
     assert StartRecording(enhance_on_end=False) in always.receive_binary(SILENCE_100MS, 0.1)
