@@ -42,6 +42,7 @@ from .settings import (
     KeepaliveSettings,
     RetrySettings,
     RivaSettings,
+    keywords_given,
     with_overrides,
 )
 from .streaming import Attempt, ReplayingStreams
@@ -121,27 +122,9 @@ class RivaASRClient(ReplayingStreams):
         breaker: BreakerSettings | None = None,
         keepalive: KeepaliveSettings | None = None,
     ) -> None:
-        given = {
-            "uri": uri,
-            "use_ssl": use_ssl,
-            "ssl_root_cert": ssl_root_cert,
-            "ssl_client_cert": ssl_client_cert,
-            "ssl_client_key": ssl_client_key,
-            "ssl_target_name": ssl_target_name,
-            "metadata": metadata,
-            "timeout": timeout,
-            "stream_timeout": stream_timeout,
-            "max_message_bytes": max_message_bytes,
-            "lb_policy": lb_policy,
-            "health_check": health_check,
-            "retry": retry,
-            "breaker": breaker,
-            "keepalive": keepalive,
-        }
-        self.settings = with_overrides(
-            settings if settings is not None else RivaSettings(),
-            **{name: value for name, value in given.items() if value is not None},
-        )
+        # The keywords that name a settings field, as given (locals() before any other).
+        given = keywords_given(RivaSettings, locals())
+        self.settings = with_overrides(settings or RivaSettings(), **given)
         self.breaker = new_breaker(self.settings.uri, self.settings.breaker)
         self.metrics = metrics
         if metrics is not None:

@@ -27,11 +27,12 @@ from pydantic_settings import (
 from .settings_legacy import FlatNamesAccepted
 
 __all__ = [
-    "DEFAULT_PORT",
     "BreakerSettings",
+    "DEFAULT_PORT",
     "KeepaliveSettings",
     "RetrySettings",
     "RivaSettings",
+    "keywords_given",
     "parse_metadata",
     "split_url",
     "with_overrides",
@@ -56,6 +57,13 @@ def with_overrides(settings: ModelT, /, **changes: Any) -> ModelT:
             value = values[name] | value
         values[name] = value
     return type(settings).model_validate(values)
+
+
+def keywords_given(settings_cls: type[BaseModel], keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of a function's ``keywords`` that name a field of ``settings_cls`` and are
+    not ``None`` (which means "as the settings say"): the overrides a client was given."""
+    fields = settings_cls.model_fields
+    return {name: value for name, value in keywords.items() if name in fields and value is not None}
 
 
 class RetrySettings(BaseModel):

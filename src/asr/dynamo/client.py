@@ -36,7 +36,7 @@ from ..errors import DeadlineExceededError, from_grpc_error
 from ..events import Final, Partial, Progress
 from ..options import RecognitionOptions
 from ..replay import ReplayableAudio
-from ..settings import RetrySettings, with_overrides
+from ..settings import RetrySettings, keywords_given, with_overrides
 from ..streaming import Attempt, ReplayingStreams
 from . import wire
 from .routing import SessionRouter
@@ -87,20 +87,9 @@ class DynamoASRClient(ReplayingStreams):
         retry: RetrySettings | None = None,
         load_interval: float | None = None,
     ) -> None:
-        given = {
-            "endpoint": endpoint,
-            "discovery_backend": discovery_backend,
-            "request_plane": request_plane,
-            "connect_timeout": connect_timeout,
-            "call_timeout": call_timeout,
-            "stream_timeout": stream_timeout,
-            "retry": retry,
-            "load_interval": load_interval,
-        }
-        self.settings = with_overrides(
-            settings if settings is not None else DynamoSettings(),
-            **{name: value for name, value in given.items() if value is not None},
-        )
+        # The keywords that name a settings field, as given (locals() before any other).
+        given = keywords_given(DynamoSettings, locals())
+        self.settings = with_overrides(settings or DynamoSettings(), **given)
         self.router = SessionRouter()
         self._runtime: Any = None
         self._client: Any = None
