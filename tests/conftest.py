@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import riva.client
 
 from asr.embedded.server import EmbeddedServer
 from asr.evaluation.corpus import Clip, load_corpus
@@ -82,3 +83,13 @@ def riva_server() -> Iterator[ServerThread]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def asr_service(riva_server: ServerThread) -> Iterator[riva.client.ASRService]:
+    """NVIDIA's own ``riva.client.ASRService`` on the embedded server (one per module)."""
+    auth = riva.client.Auth(uri=riva_server.uri)
+    try:
+        yield riva.client.ASRService(auth)
+    finally:
+        auth.channel.close()

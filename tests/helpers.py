@@ -17,11 +17,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
@@ -42,6 +43,11 @@ JFK_TEXT = (
     "And so, my fellow Americans, ask not what your country can do for you, "
     "ask what you can do for your country."
 )
+JFK_WORDS = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+"""The JFK reference as the WER normaliser writes it."""
 
 
 def closed_port() -> int:
@@ -50,6 +56,14 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def until(condition: Callable[[], object], timeout: float = 30) -> None:
+    """Poll ``condition`` until it holds, for state that has no event to wait on (the
+    gateway's session count, a breaker's state); fails after ``timeout`` s, scaled."""
+    async with asyncio.timeout(scaled(timeout)):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 # --- the gateway in process, real WebSocket clients ----------------------------------
@@ -78,15 +92,18 @@ async def gateway(
         yield server
 
 
-async def receive_all(ws: ClientConnection) -> list[dict[str, Any]]:
-    """Every message until the server closes, each checked against the contract."""
+async def receive_all(
+    ws: ClientConnection, adapter: TypeAdapter[Any] = server_message_adapter
+) -> list[dict[str, Any]]:
+    """Every message until the server closes, each checked against ``adapter`` (the own
+    contract's messages by default; NVIDIA's realtime API passes its events')."""
     messages = []
     async with asyncio.timeout(scaled(120)):
         # Iteration ends quietly on 1000; other close codes raise once the frames are read.
         with contextlib.suppress(ConnectionClosedError):
             async for frame in ws:
                 assert isinstance(frame, str)
-                server_message_adapter.validate_json(frame)
+                adapter.validate_json(frame)
                 messages.append(json.loads(frame))
     return messages
 

@@ -24,7 +24,7 @@ from riva.client.argparse_utils import add_asr_config_argparse_parameters
 from riva.client.asr import streaming_request_generator
 
 from .conftest import scaled
-from .test_embedded_server import finals_text, rpc_error
+from .riva_support import finals_text, rpc_error
 
 __all__ = [
     "Offline",

@@ -36,8 +36,9 @@ from .helpers import (
     receive_all,
     send_audio,
     sent,
+    until,
 )
-from .test_rest_transcriptions import JFK_WORDS, rest_gateway, sdk, until, wer
+from .rest_support import JFK_WORDS, rest_gateway, sdk, wer
 
 # --- the queue's state, no I/O ------------------------------------------------------------
 

@@ -9,7 +9,6 @@ still in its trailing silence. A failing test leaves a screenshot in ``test-arti
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import time
@@ -18,117 +17,36 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from asr.audio import read_audio
 from asr.settings import RivaSettings
 from asr.wer import word_error_rate
 from asr_server.app import GatewayServer
 from asr_server.certs import write_self_signed
 from asr_server.settings import ServerSettings
 
-from .conftest import REPO, SPEECH, ServerThread, scaled
-
-CHROMIUM = Path("/usr/bin/chromium")
-JFK = SPEECH / "jfk" / "jfk.wav"
-JFK_TEXT = (
-    "And so, my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
+from .browser_support import (
+    CHROMIUM,
+    JFK_TEXT,
+    chromium_page,
+    padded_speech,
+    require_browser,
+    save_screenshot,
+    wait_for,
 )
-ARTIFACTS = REPO / "test-artifacts"
-LEAD_SILENCE, TAIL_SILENCE = 1.0, 6.0
-
-
-def _require_browser() -> Any:
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        problem = problem or "playwright is not installed"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"demo page test cannot run in CI: {problem}")
-        pytest.skip(problem)
-    return async_playwright
-
-
-def padded_speech(folder: Path) -> Path:
-    """JFK framed by silence, as the fake microphone's looping file."""
-    samples, rate = read_audio(JFK)
-    lead = np.zeros(int(LEAD_SILENCE * rate), dtype=np.float32)
-    tail = np.zeros(int(TAIL_SILENCE * rate), dtype=np.float32)
-    path = folder / "jfk-padded.wav"
-    sf.write(path, np.concatenate([lead, samples, tail]), rate, subtype="PCM_16")
-    return path
+from .conftest import REPO, ServerThread, scaled
+from .helpers import JFK
 
 
 @asynccontextmanager
 async def browser_page(
     fake_audio: Path | None, *, https: bool
 ) -> AsyncIterator[tuple[Any, list[str]]]:
-    async_playwright = _require_browser()
-    args = [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
+    flags = ["--autoplay-policy=no-user-gesture-required"]
     if fake_audio is not None:
-        args.append(f"--use-file-for-fake-audio-capture={fake_audio}")
-    console: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            context = await browser.new_context(ignore_https_errors=https)
-            page = await context.new_page()
-            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-            page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
-            yield page, console
-        finally:
-            await browser.close()
-
-
-async def save_screenshot(page: Any, name: str, console: list[str]) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console) + "\n")
-
-
-async def page_state(page: Any) -> dict[str, Any]:
-    state: dict[str, Any] = await page.evaluate(
-        """() => ({
-            state: window.asrDemo.state,
-            finals: window.asrDemo.finals.join(" "),
-            shown: document.getElementById("finals").textContent,
-            types: window.asrDemo.messages.map((m) => m.type),
-            closeCode: window.asrDemo.closeCode,
-            error: document.getElementById("error").hidden
-                ? "" : document.getElementById("error").textContent,
-            status: document.getElementById("status").textContent,
-        })"""
-    )
-    return state
-
-
-async def wait_for(page: Any, condition: Any, timeout: float, what: str) -> dict[str, Any]:
-    """Poll the page's state until ``condition(state)`` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await page_state(page)
-        if condition(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; page state: {state}")
-        await asyncio.sleep(0.25)  # polling the page, not waiting for readiness
+        flags.append(f"--use-file-for-fake-audio-capture={fake_audio}")
+    async with chromium_page(*flags, https=https) as opened:
+        yield opened
 
 
 @asynccontextmanager
@@ -160,7 +78,7 @@ async def check_latency_display(page: Any, finals: int) -> None:
 async def test_microphone_partials_greyed_and_finals_appended(
     riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    _require_browser()
+    require_browser()
     async with (
         gateway(riva_server.uri, tmp_path / "certs") as gw,
         browser_page(padded_speech(tmp_path), https=True) as (page, console),
@@ -203,7 +121,7 @@ async def test_microphone_partials_greyed_and_finals_appended(
 async def test_file_picker_streams_a_wav_in_real_time(
     riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    _require_browser()
+    require_browser()
     async with (
         gateway(riva_server.uri, None) as gw,
         browser_page(None, https=False) as (page, console),
@@ -229,7 +147,7 @@ async def test_file_picker_streams_a_wav_in_real_time(
 async def test_backend_down_is_explained_in_words(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    _require_browser()
+    require_browser()
     import socket
 
     with socket.socket() as sock:

@@ -26,17 +26,10 @@ from asr.embedded.ogg_opus import OggOpusStream
 from asr.errors import AudioFormatError
 from asr.wer import normalize, word_error_rate
 
-from . import test_embedded_server as server_tests
 from .conftest import scaled
+from .riva_support import JFK, JFK_WAV, finals_text, streaming_config
 
 Samples = npt.NDArray[np.float32]
-
-JFK_WAV = server_tests.JFK_WAV
-JFK = server_tests.JFK
-
-# The official-client fixture of the server tests (a module-scoped channel to the session's
-# embedded server), reused rather than written twice.
-asr_service = server_tests.asr_service
 
 
 def encode(samples: Samples, rate: int, fmt: str, subtype: str | None = None) -> bytes:
@@ -210,7 +203,7 @@ def test_streamed_jfk_over_the_embedded_server(
 ) -> None:
     # No sample rate or channel count: the containers carry them, as Riva sniffs them.
     extra = {} if encoding is None else {"encoding": encoding}
-    config = server_tests.streaming_config(None, **extra)
+    config = streaming_config(None, **extra)
     final_seen = threading.Event()
     waited: list[bool] = []
     results = []
@@ -219,7 +212,7 @@ def test_streamed_jfk_over_the_embedded_server(
         results += [(0.0, r) for r in response.results]
         if any(r.is_final for r in response.results):
             final_seen.set()
-    text = server_tests.finals_text(results)
+    text = finals_text(results)
     assert word_error_rate([JFK], [text]) <= 0.25, text
     assert "ask not what your country can do for you" in normalize(text)
     # Incremental end to end: a final came while a quarter of the file was still unsent.

@@ -6,7 +6,6 @@ import asyncio
 import io
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -24,34 +23,8 @@ from asr.audio import float32_to_pcm16, read_audio, resample
 from asr.embedded import ASR_SERVICE, EmbeddedServer
 from asr.wer import normalize, word_error_rate
 
-from .conftest import SPEECH, ServerThread, load_set, scaled
-
-JFK_WAV = SPEECH / "jfk" / "jfk.wav"
-JFK = (
-    "and so my fellow americans ask not what your country can do for you "
-    "ask what you can do for your country"
-)
-
-
-@pytest.fixture(scope="module")
-def asr_service(riva_server: ServerThread) -> Iterator[riva.client.ASRService]:
-    auth = riva.client.Auth(uri=riva_server.uri)
-    try:
-        yield riva.client.ASRService(auth)
-    finally:
-        auth.channel.close()
-
-
-def streaming_config(path: Path | None = None, **kwargs: object) -> rasr.StreamingRecognitionConfig:
-    interim = bool(kwargs.pop("interim_results", True))
-    kwargs.setdefault("language_code", "en-US")
-    config = riva.client.StreamingRecognitionConfig(
-        config=riva.client.RecognitionConfig(max_alternatives=1, **kwargs),
-        interim_results=interim,
-    )
-    if path is not None:
-        riva.client.add_audio_file_specs_to_config(config, path)
-    return config
+from .conftest import ServerThread, load_set, scaled
+from .riva_support import JFK, JFK_WAV, finals_text, rpc_error, streaming_config
 
 
 def stream_file(
@@ -67,18 +40,6 @@ def stream_file(
         ):
             out += [(time.monotonic() - start, r) for r in response.results]
     return out
-
-
-def finals_text(results: list[tuple[float, rasr.StreamingRecognitionResult]]) -> str:
-    # Riva's finals end with a space, so its clients concatenate them as they come.
-    return "".join(r.alternatives[0].transcript for _, r in results if r.is_final).strip()
-
-
-def rpc_error(call: object) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as info:
-        if callable(call):
-            call()
-    return info.value
 
 
 def test_streaming_jfk_partials_then_final(asr_service: riva.client.ASRService) -> None:

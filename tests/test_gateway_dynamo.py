@@ -27,7 +27,7 @@ from .conftest import ServerThread, scaled  # noqa: E402
 from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster  # noqa: E402
 from .helpers import JFK as JFK_WAV  # noqa: E402
 from .helpers import check_order, closed_port, finals_text, gateway, http, transcribe  # noqa: E402
-from .test_rest_transcriptions import multipart, post  # noqa: E402
+from .rest_support import multipart, post  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from asr.wer import normalize, word_error_rate
 
 from .conftest import ServerThread, scaled
 from .helpers import JFK, SECRET, gateway
+from .recordings_support import speech
+from .sessions_support import KEY_A, KEY_B, acall, get_json, recording_settings, wait_job
 from .test_realtime_gateway import (
     REFERENCE,
     completed,
@@ -33,8 +35,6 @@ from .test_realtime_gateway import (
     send_pcm,
     shown_transcripts,
 )
-from .test_recordings_support import speech
-from .test_sessions_support import KEY_A, KEY_B, acall, get_json, recording_settings, wait_job
 
 RECORDED = "transcription_session.recorded"
 

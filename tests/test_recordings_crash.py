@@ -17,7 +17,7 @@ import soundfile as sf
 from asr_server.recordings import ENHANCE, JobRecord, JobState, Recordings, SessionState
 
 from .conftest import scaled
-from .test_recordings_support import BACKENDS, database_url, file_bytes, settings, speech
+from .recordings_support import BACKENDS, database_url, file_bytes, settings, speech
 
 # The child: records a session and keeps writing until it is killed. Once `ready_bytes`
 # are on disk it says so on stdout, then goes on writing 100 ms chunks.

@@ -18,7 +18,7 @@ from asr.wer import word_error_rate
 from asr_server.recordings import JobRecord, JobState, Recordings
 
 from .conftest import ServerThread, scaled
-from .test_recordings_support import chunks, database_url, settings, speech
+from .recordings_support import chunks, database_url, settings, speech
 
 CLIPS = 16
 PIECE_SECONDS = 45.0

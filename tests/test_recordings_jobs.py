@@ -22,7 +22,7 @@ from asr_server.recordings.database import open_engine
 from asr_server.recordings.queue import JobQueue
 
 from .conftest import scaled
-from .test_recordings_support import BACKENDS, FakeClock, database_url, settings
+from .recordings_support import BACKENDS, FakeClock, database_url, settings
 
 
 async def _sessions_with_jobs(recordings: Recordings, count: int) -> list[str]:

@@ -20,7 +20,7 @@ from asr_server.recordings import (
     SessionState,
 )
 
-from .test_recordings_support import (
+from .recordings_support import (
     BACKENDS,
     FakeClock,
     chunks,

@@ -15,8 +15,6 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import numpy as np
@@ -26,35 +24,23 @@ import soundfile as sf
 from openai.types.audio import Transcription, TranscriptionVerbose
 from prometheus_client.parser import text_string_to_metric_families
 
-from asr.wer import word_error_rate
 from asr_server.app import GatewayServer
 from asr_server.transcriptions.openapi import TranscriptionBody, VerboseTranscriptionBody
 
 from .conftest import ServerThread, load_set, scaled
-from .helpers import API_KEY, JFK, SECRET, closed_port, gateway
-from .test_transcription_formats import ffmpeg_encoded, parse_cues
-
-JFK_WORDS = (
-    "and so my fellow americans ask not what your country can do for you "
-    "ask what you can do for your country"
+from .helpers import API_KEY, JFK, closed_port, until
+from .rest_support import (
+    JFK_WORDS,
+    ffmpeg_encoded,
+    multipart,
+    parse_cues,
+    post,
+    rest_gateway,
+    sdk,
+    wer,
 )
+
 JFK_SECONDS = 11.0
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return word_error_rate([reference], [hypothesis])
-
-
-_CLIENTS: list[openai.AsyncOpenAI] = []  # closed with the gateway (rest_gateway)
-
-
-def sdk(gw: GatewayServer, key: str = API_KEY) -> openai.AsyncOpenAI:
-    """The official SDK's client for ``gw`` (no retries: each refusal is seen as it is)."""
-    client = openai.AsyncOpenAI(
-        base_url=gw.base_url + "/v1", api_key=key, max_retries=0, timeout=scaled(120)
-    )
-    _CLIENTS.append(client)
-    return client
 
 
 def encoded(path: Any, fmt: str, subtype: str | None = None) -> bytes:
@@ -62,17 +48,6 @@ def encoded(path: Any, fmt: str, subtype: str | None = None) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
     return buffer.getvalue()
-
-
-@asynccontextmanager
-async def rest_gateway(riva_uri: str, **settings: Any) -> AsyncIterator[GatewayServer]:
-    settings.setdefault("api_keys", (API_KEY,))
-    try:
-        async with gateway(riva_uri, token_secret=SECRET, static_dir=None, **settings) as gw:
-            yield gw
-    finally:
-        while _CLIENTS:
-            await _CLIENTS.pop().close()
 
 
 def samples(gw: GatewayServer, name: str, **labels: str) -> float:
@@ -94,34 +69,6 @@ def ended(gw: GatewayServer, code: int, by: str = "server") -> float:
 async def still_serves(gw: GatewayServer) -> None:
     result = await sdk(gw).audio.transcriptions.create(model="whisper-1", file=JFK.read_bytes())
     assert wer(JFK_WORDS, result.text) <= 0.15, result.text
-
-
-def multipart(*parts: tuple[str, bytes, str | None]) -> tuple[bytes, str]:
-    """A multipart/form-data body of (name, value, filename) parts, in that order."""
-    boundary = "----asr-test-boundary-7c1d"
-    body = b""
-    for name, value, filename in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-        body += value + b"\r\n"
-    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def post(
-    gw: GatewayServer, body: bytes, content_type: str, key: str | None = API_KEY
-) -> tuple[int, dict[str, str], bytes]:
-    """POST with urllib, as curl would: status, headers, body."""
-    headers = {"Content-Type": content_type}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(
-        gw.base_url + "/v1/audio/transcriptions", data=body, headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=scaled(60)) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
 
 
 class SlowUpload:
@@ -154,13 +101,6 @@ class SlowUpload:
         self.writer.close()
         head, _, body = answer.partition(b"\r\n\r\n")
         return int(head.split()[1]), body
-
-
-async def until(condition: Any) -> None:
-    """Poll ``condition`` (the gateway's session count: it has no event to wait on)."""
-    async with asyncio.timeout(scaled(30)):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 # --- transcripts --------------------------------------------------------------------------

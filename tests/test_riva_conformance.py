@@ -41,9 +41,7 @@ from .riva_scripts import (
     transcribe_file,
     transcribe_file_offline,
 )
-from .test_embedded_server import JFK, JFK_WAV, asr_service
-
-__all__ = ["asr_service"]  # the fixture, shared with test_embedded_server
+from .riva_support import JFK, JFK_WAV
 
 ROBUST = "ask not what your country can do for you"
 NUMBERS = SPEECH / "ljspeech32" / "LJ001-0024.wav"  # "... in the year fourteen sixty-two)"

@@ -20,8 +20,8 @@ from asr_server.limits import Limits
 
 from .conftest import ServerThread
 from .helpers import closed_port, gateway
-from .test_recordings_support import speech
-from .test_sessions_support import (
+from .recordings_support import speech
+from .sessions_support import (
     KEY_A,
     KEY_B,
     acall,

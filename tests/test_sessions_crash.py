@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, paced
 
 from .conftest import ServerThread, scaled
-from .test_recordings_support import speech
-from .test_sessions_support import ServeProcess, acall, get_json, stream_session, wait_job
+from .recordings_support import speech
+from .sessions_support import ServeProcess, acall, get_json, stream_session, wait_job
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -10,19 +10,16 @@ words evenly over the audio it is given: these tests are about everything but Ri
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
-import av
 import httpx2
 import numpy as np
 import openai
 import pytest
 import soundfile as sf
-from av.audio.stream import AudioStream
 from openai.types.audio import Transcription, TranscriptionVerbose
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -52,6 +49,8 @@ from asr_server.transcriptions import (
     stitch,
     transcribe_chunks,
 )
+
+from .rest_support import ffmpeg_encoded, parse_cues
 
 JFK_TEXT = (
     "And so, my fellow Americans, ask not what your country can do for you, "
@@ -99,21 +98,6 @@ def encoded(
     return buffer.getvalue()
 
 
-def ffmpeg_encoded(container: str, codec: str) -> bytes:
-    """One second of silence in a container libsndfile does not read (PyAV, test only)."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=container) as out:
-        stream = cast(AudioStream, out.add_stream(codec, rate=48_000))
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 48_000), np.float32), format="fltp", layout="mono"
-        )
-        frame.sample_rate = 48_000
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return buffer.getvalue()
-
-
 # --- the SDK against the route's pure parts, in process ---------------------------------
 
 
@@ -155,20 +139,6 @@ async def client() -> AsyncIterator[openai.AsyncOpenAI]:
         yield openai.AsyncOpenAI(
             api_key="k", base_url="http://gateway/v1", http_client=http, max_retries=0
         )
-
-
-def parse_cues(body: str, sep: str) -> list[tuple[str, float, float, str]]:
-    """Cues parsed back (number or "", start, end, text); fails unless they are the body."""
-    time = r"(\d\d):(\d\d):(\d\d)" + re.escape(sep) + r"(\d{3})"
-    number = r"(\d+)\n" if sep == "," else "()"
-    matches = list(re.finditer(number + time + " --> " + time + r"\n([^\n]+)\n\n", body))
-    assert "".join(m.group(0) for m in matches) == body
-    result = []
-    for m in matches:
-        h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(g) for g in m.groups()[1:9])
-        start, end = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000, h2 * 3600 + m2 * 60 + s2 + ms2 / 1000
-        result.append((m.group(1), start, end, m.group(10)))
-    return result
 
 
 async def test_sdk_parses_json_and_text(client: openai.AsyncOpenAI, jfk: Any) -> None:

@@ -23,36 +23,22 @@ import pytest
 from asr.wer import word_error_rate
 from asr_server.settings import WebRtcSettings
 
-from .conftest import REPO, ServerThread, scaled
-from .helpers import gateway
-from .test_demo_page import (
-    CHROMIUM,
+from .browser_support import (
     JFK_TEXT,
-    _require_browser,
+    chromium_page,
     padded_speech,
+    require_browser,
     save_screenshot,
     wait_for,
 )
+from .conftest import REPO, ServerThread, scaled
+from .helpers import gateway
 
 
 @asynccontextmanager
 async def webrtc_page(fake_audio: Path) -> AsyncIterator[tuple[Any, list[str], list[str]]]:
     """A page of headless Chromium whose WebRTC offers keep only loopback candidates;
     also the offers' dropped candidate lines."""
-    async_playwright = _require_browser()
-    args = [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={fake_audio}",
-        "--allow-loopback-in-peer-connection",
-    ]
-    console: list[str] = []
     dropped: list[str] = []
 
     async def loopback_only(route: Any) -> None:
@@ -67,23 +53,17 @@ async def webrtc_page(fake_audio: Path) -> AsyncIterator[tuple[Any, list[str], l
         offer["sdp"] = "\r\n".join(kept)
         await route.continue_(post_data=json.dumps(offer))
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-            page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
-            await page.route("**/v1/webrtc/offer*", loopback_only)
-            yield page, console, dropped
-        finally:
-            await browser.close()
+    async with chromium_page(
+        f"--use-file-for-fake-audio-capture={fake_audio}", "--allow-loopback-in-peer-connection"
+    ) as (page, console):
+        await page.route("**/v1/webrtc/offer*", loopback_only)
+        yield page, console, dropped
 
 
 async def test_microphone_over_webrtc_shows_the_finals(
     riva_server: ServerThread, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    _require_browser()
+    require_browser()
     webrtc = WebRtcSettings(host_addresses=("127.0.0.1",), connect_timeout=scaled(10))
     async with (
         gateway(riva_server.uri, static_dir=REPO / "static", webrtc=webrtc) as gw,
