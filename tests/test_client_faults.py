@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -204,15 +205,22 @@ async def test_stream_deadline(scripted: tuple[Script, int]) -> None:
                 pass
 
 
-async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int]) -> None:
-    script, port = scripted
+@asynccontextmanager
+async def tripped(script: Script, port: int, reset_timeout: float) -> AsyncIterator[RivaASRClient]:
+    """A client whose breaker (``fail_max=2``) two UNAVAILABLE answers have just opened;
+    the scripted server answers the next call that gets through."""
     script.steps = ["unavailable", "unavailable", "ok"]
-    async with client_for(
-        port, attempts=1, breaker=BreakerSettings(fail_max=2, reset_timeout=0.3)
-    ) as client:
+    breaker = BreakerSettings(fail_max=2, reset_timeout=reset_timeout)
+    async with client_for(port, attempts=1, breaker=breaker) as client:
         for _ in range(2):
             with pytest.raises(UnavailableError):
                 await client.list_models()
+        yield client
+
+
+async def test_breaker_opens_fails_fast_and_recovers(scripted: tuple[Script, int]) -> None:
+    script, port = scripted
+    async with tripped(script, port, reset_timeout=0.3) as client:
         assert client.breaker.current_state == "open"
         with pytest.raises(CircuitOpenError) as info:
             await collect(client)
@@ -242,13 +250,7 @@ async def test_a_full_server_does_not_open_the_breaker(scripted: tuple[Script, i
 
 async def test_serving_health_lets_a_trial_through_at_once(scripted: tuple[Script, int]) -> None:
     script, port = scripted
-    script.steps = ["unavailable", "unavailable", "ok"]
-    async with client_for(
-        port, attempts=1, breaker=BreakerSettings(fail_max=2, reset_timeout=300)
-    ) as client:
-        for _ in range(2):
-            with pytest.raises(UnavailableError):
-                await client.list_models()
+    async with tripped(script, port, reset_timeout=300) as client:
         with pytest.raises(CircuitOpenError):
             await client.list_models()
         # The server is back and says so: no waiting out the 300 s reset timeout.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,12 @@ from asr_server.app import STREAM_PATH, GatewayServer
 from asr_server.settings import ServerSettings
 
 from .conftest import SPEECH, ServerThread, scaled
-from .helpers import RivaProcess, closed_port
+from .helpers import JFK_WORDS, RivaProcess, closed_port, until
 from .tls import CertificateAuthority
 
 ONE_ATTEMPT = RetrySettings(attempts=1)  # the failures themselves are under test
 
-JFK = (
-    "and so my fellow americans ask not what your country can do for you "
-    "ask what you can do for your country"
-)
+JFK = JFK_WORDS
 PCM = load_pcm16(SPEECH / "jfk" / "jfk.wav")
 
 
@@ -54,13 +51,6 @@ def riva_process() -> Iterator[RivaProcess]:
         yield process
     finally:
         process.stop()
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``condition()`` holds, checking every 50 ms; fail after ``seconds``."""
-    async with asyncio.timeout(scaled(seconds)):
-        while not condition():  # noqa: ASYNC110 (state of another task, no event to await)
-            await asyncio.sleep(0.05)
 
 
 async def wait_healthy(client: RivaASRClient, seconds: float = 10.0) -> None:
@@ -121,7 +111,7 @@ async def test_riva_killed_mid_stream_then_restarted(riva_process: RivaProcess) 
         # for the reset timeout), and the trial call closes it.
         riva_process.start()
         await wait_healthy(client)  # reconnected within the capped backoff
-        await eventually(lambda: client.breaker.current_state != "open")
+        await until(lambda: client.breaker.current_state != "open", 5)
         assert word_error_rate([JFK], [await transcribe(client)]) <= 0.1
         assert client.breaker.current_state == "closed"
     assert len(asyncio.all_tasks()) == tasks_before  # nothing left running
@@ -208,26 +198,26 @@ async def test_websocket_sessions_survive_a_riva_restart(riva_process: RivaProce
         assert errors, [m["type"] for m in messages]
         assert errors[-1]["code"] == "backend_unavailable" and errors[-1]["retryable"]
         assert code == CloseCode.BACKEND_UNAVAILABLE
-        await eventually(lambda: server.active_sessions == 0)
+        await until(lambda: server.active_sessions == 0, 5)
         # While Riva is down, a new session is refused the same way, promptly.
         async with asyncio.timeout(scaled(15)):
             messages, code = await _session(url, PCM[:64_000])
         assert code == CloseCode.BACKEND_UNAVAILABLE
-        await eventually(lambda: server.active_sessions == 0)
+        await until(lambda: server.active_sessions == 0, 5)
         # Back up: once /readyz sees Riva again and the breaker lets a trial call through,
         # new sessions succeed.
         riva_process.start()
         riva = server.client
         assert isinstance(riva, RivaASRClient)  # the default backend, with its breaker
         await wait_healthy(riva)  # SERVING half-opens the breaker at once
-        await eventually(lambda: riva.breaker.current_state != "open")
+        await until(lambda: riva.breaker.current_state != "open", 5)
         messages, code = await _session(url, PCM)
         finals = [m["text"] for m in messages if m["type"] == "transcript.final"]
         assert code == 1000
         assert word_error_rate([JFK], [" ".join(finals)]) <= 0.1
         # The handler finishes just after the close handshake; then nothing is left behind.
-        await eventually(lambda: server.active_sessions == 0)
-        await eventually(lambda: len(asyncio.all_tasks()) <= tasks_before)
+        await until(lambda: server.active_sessions == 0, 5)
+        await until(lambda: len(asyncio.all_tasks()) <= tasks_before, 5)
 
 
 def test_endpoint_list_settings() -> None:
