@@ -40,13 +40,10 @@ from .recordings import SessionState as RecordedState
 from .session_bodies import (
     JOB_PATH,
     SESSIONS_PATH,
-    AudioInfo,
-    FinalBody,
     JobBody,
     SessionBody,
     SessionList,
     SessionSummary,
-    WordBody,
     finals_body,
     job_body,
     summary,
@@ -54,18 +51,7 @@ from .session_bodies import (
 from .state import Gateway, GatewayDep, owner_of
 from .transcriptions.formats import srt_body, text_body, vtt_body
 
-__all__ = [
-    "AudioInfo",
-    "FinalBody",
-    "JOB_PATH",
-    "JobBody",
-    "SESSIONS_PATH",
-    "SessionBody",
-    "SessionList",
-    "SessionSummary",
-    "WordBody",
-    "router",
-]
+__all__ = ["router"]
 
 router = APIRouter(tags=["recordings"])
 
