@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket
 
 from .auth import Decision, bearer, matching_key, origin_allowed, refusal_status
 from .state import Gateway, client_address
@@ -28,6 +29,7 @@ __all__ = [
     "ErrorBody",
     "allowed_origin",
     "check_credentials",
+    "closed_for_origin",
     "issue_for",
     "refusal_response",
 ]
@@ -51,6 +53,15 @@ def allowed_origin(connection: HTTPConnection, gw: Gateway) -> bool:
         return True
     logger.info("refused: origin %s is not allowed", origin)
     return False
+
+
+async def closed_for_origin(websocket: WebSocket, gw: Gateway) -> bool:
+    """Close ``websocket`` before the handshake (uvicorn answers 403) when its ``Origin``
+    is not allowed; whether it was closed."""
+    if allowed_origin(websocket, gw):
+        return False
+    await websocket.close()
+    return True
 
 
 def check_credentials(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -35,6 +35,7 @@ __all__ = [
     "allowed_methods",
     "method_not_allowed",
     "router",
+    "upgrade_required",
 ]
 
 TOKEN_PATH = "/v1/tokens"
@@ -70,6 +71,14 @@ class TokenBody(BaseModel):
     """Unix seconds."""
     expires_in: int
     """Seconds from now."""
+
+
+def upgrade_required(message: str) -> PlainTextResponse:
+    """426 for a plain HTTP request to a WebSocket endpoint (RFC 9110 15.5.22: it names
+    the protocol to upgrade to)."""
+    return PlainTextResponse(
+        message, status_code=426, headers={"Upgrade": "websocket", "Connection": "Upgrade"}
+    )
 
 
 @router.get("/healthz", response_model=HealthBody, tags=["probes"])

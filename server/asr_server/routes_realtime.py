@@ -38,7 +38,7 @@ from asr.contract import StreamConfig
 from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
-from .credentials import ErrorBody, allowed_origin, check_credentials, issue_for
+from .credentials import ErrorBody, check_credentials, closed_for_origin, issue_for
 from .protocol import State
 from .realtime import (
     SUBPROTOCOL,
@@ -50,6 +50,7 @@ from .realtime import (
     token_from_subprotocols,
 )
 from .realtime_connection import INTERFACE, RealtimeConnection
+from .routes_http import upgrade_required
 from .state import GatewayDep, owner_of
 from .stream_options import validation_summary
 
@@ -134,18 +135,15 @@ async def create_transcription_session(request: Request, gw: GatewayDep) -> JSON
 )
 async def realtime_needs_upgrade() -> PlainTextResponse:
     """``/v1/realtime?intent=transcription`` is a WebSocket (``ws(s)://``)."""
-    return PlainTextResponse(
-        "this endpoint speaks WebSocket (?intent=transcription); see docs/operations.md\n",
-        status_code=426,
-        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    return upgrade_required(
+        "this endpoint speaks WebSocket (?intent=transcription); see docs/operations.md\n"
     )
 
 
 @router.websocket(REALTIME_PATH)
 async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
     settings = gw.settings
-    if not allowed_origin(websocket, gw):
-        await websocket.close()  # before the handshake: uvicorn answers 403
+    if await closed_for_origin(websocket, gw):
         return
     offered = [str(p) for p in websocket.scope.get("subprotocols", [])]
     # Only ``realtime`` is ever echoed, so the secret never comes back in a header.

@@ -21,8 +21,9 @@ from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
 from .contract_connection import INTERFACE, ContractConnection
-from .credentials import allowed_origin, check_credentials
+from .credentials import check_credentials, closed_for_origin
 from .protocol import Session, State
+from .routes_http import upgrade_required
 from .state import GatewayDep, owner_of
 
 __all__ = ["ContractConnection", "INTERFACE", "STREAM_PATH", "router"]
@@ -45,18 +46,13 @@ router = APIRouter()
 )
 async def stream_needs_upgrade() -> PlainTextResponse:
     """The streaming contract is a WebSocket (``ws(s)://``); plain HTTP is refused."""
-    return PlainTextResponse(
-        "this endpoint speaks WebSocket; see docs/websocket-api.md\n",
-        status_code=426,
-        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
-    )
+    return upgrade_required("this endpoint speaks WebSocket; see docs/websocket-api.md\n")
 
 
 @router.websocket(STREAM_PATH)
 async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
     settings = gw.settings
-    if not allowed_origin(websocket, gw):
-        await websocket.close()  # before the handshake: uvicorn answers 403
+    if await closed_for_origin(websocket, gw):
         return
     await websocket.accept()
     query = parse_qs(websocket.url.query, keep_blank_values=True)
