@@ -21,12 +21,10 @@ from asr.wer import normalize, word_error_rate
 
 from .conftest import ServerThread, scaled
 from .helpers import JFK, SECRET, gateway
-from .recordings_support import speech
-from .sessions_support import KEY_A, KEY_B, acall, get_json, recording_settings, wait_job
-from .test_realtime_gateway import (
+from .realtime_protocol_support import event
+from .realtime_support import (
     REFERENCE,
     completed,
-    event,
     events_until_close,
     next_event,
     nvidia_transcribe,
@@ -35,6 +33,8 @@ from .test_realtime_gateway import (
     send_pcm,
     shown_transcripts,
 )
+from .recordings_support import speech
+from .sessions_support import KEY_A, KEY_B, acall, get_json, recording_settings, wait_job
 
 RECORDED = "transcription_session.recorded"
 
