@@ -188,9 +188,11 @@ class Channel:
         self._read_ahead = read_ahead
         # Client frames read but not yet processed; the reader waits while there are too
         # many, except once the session is closing (then it reads and drops, so that the
-        # client's close frame is not stuck behind unread audio).
+        # client's close frame is not stuck behind unread audio). An Event set while there
+        # is room, not a Condition: no lock to take twice per frame on the hot path.
         self._unprocessed = 0
-        self._read_gate = asyncio.Condition()
+        self._room = asyncio.Event()
+        self._room.set()
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._writing = self._reading = False
@@ -213,9 +215,9 @@ class Channel:
 
     async def processed(self) -> None:
         """One frame :attr:`deliver` handed over was processed: the reader may go on."""
-        async with self._read_gate:
-            self._unprocessed -= 1
-            self._read_gate.notify_all()
+        self._unprocessed -= 1
+        if self._unprocessed < self._read_ahead:
+            self._room.set()
 
     async def close(self, code: int, reason: str) -> bool:
         """Send what is queued, then close; a client that does not take them within
@@ -225,8 +227,7 @@ class Channel:
             Whether the queued messages were all taken in time.
         """
         self.closing = True
-        async with self._read_gate:
-            self._read_gate.notify_all()
+        self._room.set()
         drained = True
         try:
             async with asyncio.timeout(self.close_timeout):
@@ -264,12 +265,11 @@ class Channel:
 
     async def _read(self) -> None:
         while (frame := await self.transport.receive()) is not None:
-            async with self._read_gate:
-                await self._read_gate.wait_for(
-                    lambda: self.closing or self._unprocessed < self._read_ahead
-                )
+            await self._room.wait()  # returns at once while there is room
             if self.closing:
                 continue
             self._unprocessed += 1
+            if self._unprocessed >= self._read_ahead:
+                self._room.clear()
             self._deliver(frame)
         self._deliver(ClientGone())
