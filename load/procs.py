@@ -213,6 +213,23 @@ class ServerProcess:
         return False
 
 
+_PROFILED = """
+import cProfile, runpy, sys, time
+# CPU time of the event loop's thread, not wall time: waiting in epoll costs nothing.
+profiler = cProfile.Profile(time.thread_time)
+sys.argv[0] = {module!r}
+profiler.enable()
+try:
+    runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats({out!r})
+"""
+"""``python -c`` code running a module under :mod:`cProfile` (main thread's CPU time)."""
+
+
 def _python(module: str, *args: str, **options: object) -> list[str]:
     """``python -m module ARGS --option value ...``; ``max_streams`` becomes
     ``--max-streams``."""
@@ -255,7 +272,7 @@ async def start_gateway(
     """
     argv = _python("load.gateway", riva=riva_uri, max_sessions=max_sessions)
     if profile is not None:
-        argv[1:1] = ["-m", "cProfile", "-o", str(profile)]
+        argv[1:3] = ["-c", _PROFILED.format(module="load.gateway", out=str(profile))]
     env, cwd = None, None
     if repo is not None:
         cwd = repo
