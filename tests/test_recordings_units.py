@@ -19,12 +19,16 @@ from asr.client import ModelInfo
 from asr.events import Alternative, Final, Word
 from asr_server.recordings import JobState, RecordingPolicy, SessionState, decide_recording
 from asr_server.recordings import jobs as machine
-from asr_server.recordings.enhancement import drop_doubtful_tail, enhancement_options
+from asr_server.recordings.enhancement import (
+    drop_doubtful_tail,
+    enhancement_options,
+    offset_final,
+    plan_pieces,
+)
 from asr_server.recordings.jobs import JobFields, JobPolicy, LeaseLost
 from asr_server.recordings.retention import RetentionCandidate, expired_sessions
 from asr_server.recordings.tables import metadata
 from asr_server.recordings.wav import WavFormatError, repair_wav, wav_header
-from asr_server.transcriptions.chunking import PcmChunker, offset_final
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -115,26 +119,18 @@ def test_retention_picks_only_expired_finished_idle_sessions() -> None:
     assert expired_sessions(candidates, now=NOW, retention_days=7) == ["old", "old-cut", "job-done"]
 
 
-@pytest.mark.parametrize("rate", [16_000, 8_000])
-def test_pieces_cut_at_the_quietest_moment(rate: int) -> None:
-    """Enhancement's pieces, as :func:`enhance` cuts them: at most ``piece_seconds``,
-    cut in the pause of the last tenth, at the recording's own rate."""
+def test_pieces_cut_at_the_quietest_moment() -> None:
+    rate = 16_000
     rng = np.random.default_rng(0)
     loud = (rng.standard_normal(rate * 25) * 3000).astype(np.int16)
     loud[rate * 19 : rate * 19 + rate // 5] = 0  # a pause at 19.0-19.2 s
-
-    def pieces(samples: np.ndarray) -> list[tuple[int, int]]:
-        chunker = PcmChunker(max_seconds=20, search_seconds=2, sample_rate=rate)
-        chunks = [*chunker.feed(samples.tobytes()), *chunker.finish()]
-        return [(c.start_sample, c.start_sample + len(c.pcm) // 2) for c in chunks]
-
-    cut = pieces(loud)
-    assert cut[0][0] == 0 and cut[-1][1] == len(loud)
-    assert all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))
-    assert rate * 19 <= cut[0][1] <= rate * 19 + rate // 5
-    assert all(end - start <= rate * 20 for start, end in cut)
-    assert pieces(loud[:100]) == [(0, 100)]
-    assert pieces(loud[:0]) == []
+    pieces = plan_pieces(loud, rate, piece_seconds=20)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(loud)
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+    assert rate * 19 <= pieces[0][1] <= rate * 19 + rate // 5
+    assert all(end - start <= rate * 20 for start, end in pieces)
+    assert plan_pieces(loud[:100], rate, 20) == [(0, 100)]
+    assert plan_pieces(loud[:0], rate, 20) == [(0, 0)]
 
 
 def _final(text: str, confidences: list[float]) -> Final:

@@ -4,10 +4,9 @@ Real-time finals are decoded utterance by utterance as audio arrives; offline, t
 sees all of it at once. Asked for: automatic punctuation, word time offsets, and on the
 embedded engine (recognised by its ``-cpu-asr-offline`` model, see
 ``docs/embedded-server.md``) a beam of 5 (``custom_configuration`` ``beam_size:5``; its
-default is 1). Recordings longer than ``piece_seconds`` go in pieces, cut as uploads are
-(:class:`~asr_server.transcriptions.chunking.PcmChunker`: at the quietest 100 ms of each
-piece's last tenth, so that no word is split), and the pieces' times are offset back onto
-the recording's clock.
+default is 1). Recordings longer than ``piece_seconds`` go in pieces, cut at the quietest
+100 ms of each piece's last tenth so that no word is split, and the pieces' times are
+offset back onto the recording's clock.
 
 Whisper (the embedded engine) decoding an utterance without the previous text as context,
 as offline ``Recognize`` does, sometimes closes it with a sentence nobody said ("Thank
@@ -16,7 +15,8 @@ had first-word confidences of 0.04 and 0.09 against 0.6-0.99 for spoken words. A
 last sentence is dropped when its first word's confidence is under
 ``DOUBTFUL_TAIL_CONFIDENCE`` (:func:`drop_doubtful_tail`); one-sentence finals are kept.
 
-:func:`enhancement_options` and :func:`drop_doubtful_tail` are pure.
+:func:`plan_pieces`, :func:`enhancement_options`, :func:`offset_final` and
+:func:`drop_doubtful_tail` are pure.
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ import soundfile as sf
 
 from asr.backend import SpeechBackend
 from asr.client import ModelInfo
-from asr.events import Final
+from asr.events import Alternative, Final, Word
 from asr.options import AudioEncoding, RecognitionOptions
-
-from ..transcriptions.chunking import PcmChunker, offset_final
 
 __all__ = [
     "EMBEDDED_OFFLINE_SUFFIX",
     "enhance",
     "enhancement_options",
+    "offset_final",
+    "plan_pieces",
 ]
 
 EMBEDDED_OFFLINE_SUFFIX = "-cpu-asr-offline"
@@ -52,6 +52,38 @@ EMBEDDED_BEAM_SIZE = 5
 DOUBTFUL_TAIL_CONFIDENCE = 0.2
 
 _SENTENCE_ENDS = (".", "?", "!")
+
+_FRAME_SECONDS = 0.1
+
+
+def plan_pieces(
+    samples: npt.NDArray[np.int16], sample_rate: int, piece_seconds: float
+) -> list[tuple[int, int]]:
+    """Cut ``samples`` into ``[start, end)`` pieces of at most ``piece_seconds``.
+
+    Each cut falls in the quietest 100 ms frame (lowest energy) of the last tenth of the
+    piece, so words are not split where a pause is at hand.
+    """
+    total = len(samples)
+    longest = int(piece_seconds * sample_rate)
+    frame = max(1, int(_FRAME_SECONDS * sample_rate))
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while total - start > longest:
+        window_start = start + longest - max(longest // 10, frame)
+        window = samples[window_start : start + longest].astype(np.float64)
+        frames = len(window) // frame
+        if frames == 0:
+            cut = start + longest
+        else:
+            energy = (window[: frames * frame].reshape(frames, frame) ** 2).sum(axis=1)
+            quietest = int(np.argmin(energy))
+            cut = window_start + quietest * frame + frame // 2
+        pieces.append((start, cut))
+        start = cut
+    if start < total or not pieces:
+        pieces.append((start, total))
+    return pieces
 
 
 def enhancement_options(models: Sequence[ModelInfo], sample_rate: int) -> RecognitionOptions:
@@ -74,6 +106,32 @@ def enhancement_options(models: Sequence[ModelInfo], sample_rate: int) -> Recogn
         word_time_offsets=True,
         custom_configuration=custom,
         interim_results=False,
+    )
+
+
+def offset_final(final: Final, offset_ms: int) -> Final:
+    """``final`` with its word times and ``audio_processed`` moved ``offset_ms`` later."""
+    if not offset_ms:
+        return final
+
+    def words(items: tuple[Word, ...]) -> tuple[Word, ...]:
+        return tuple(
+            w.model_copy(
+                update={"start_ms": w.start_ms + offset_ms, "end_ms": w.end_ms + offset_ms}
+            )
+            for w in items
+        )
+
+    alternatives = tuple(
+        Alternative(text=a.text, confidence=a.confidence, words=words(a.words))
+        for a in final.alternatives
+    )
+    return final.model_copy(
+        update={
+            "words": words(final.words),
+            "alternatives": alternatives,
+            "audio_processed": final.audio_processed + offset_ms / 1000,
+        }
     )
 
 
@@ -133,14 +191,15 @@ async def enhance(
     models = await client.list_models() if isinstance(client, _ListsModels) else []
     options = enhancement_options(models, rate)
     finals: list[Final] = []
-    chunker = PcmChunker(
-        max_seconds=piece_seconds, search_seconds=piece_seconds / 10, sample_rate=rate
-    )
-    pieces = [*chunker.feed(samples.tobytes()), *chunker.finish()]
-    for piece in pieces:
-        results = await client.recognize(piece.pcm, options, timeout=timeout)
+    pieces = plan_pieces(samples, rate, piece_seconds)
+    for start, end in pieces:
+        piece = samples[start:end].tobytes()
+        if not piece:
+            continue
+        results = await client.recognize(piece, options, timeout=timeout)
+        offset_ms = round(start * 1000 / rate)
         finals += [
-            offset_final(drop_doubtful_tail(f), piece.start_ms) for f in results if f.text.strip()
+            offset_final(drop_doubtful_tail(f), offset_ms) for f in results if f.text.strip()
         ]
     return {
         "finals": [f.model_dump(mode="json") for f in finals],

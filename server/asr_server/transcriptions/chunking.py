@@ -7,13 +7,11 @@ stitched back into one transcript.
 sent whole in one piece. Pieces do not overlap: an overlap would have each chunk's
 recogniser hear the same words, and merging the two hypotheses by time costs or
 duplicates words where they disagree. Only speech without a pause for
-``search_seconds`` is cut inside a word. Recordings' enhancement
-(:mod:`asr_server.recordings.enhancement`) cuts its pieces with the same chunker.
+``search_seconds`` is cut inside a word.
 
-:func:`offset_final` moves a final's times later; :func:`stitch` puts each piece's
-finals on the upload's clock (times offset by the piece's start), in order.
-:func:`transcribe_chunks` runs the pieces through a ``recognize`` callable one at a
-time, so one piece is in memory at once.
+:func:`stitch` puts each piece's finals on the upload's clock (times offset by the
+piece's start), in order. :func:`transcribe_chunks` runs the pieces through a
+``recognize`` callable one at a time, so one piece is in memory at once.
 """
 
 from __future__ import annotations
@@ -35,13 +33,12 @@ __all__ = [
     "PcmChunker",
     "Recognize",
     "Transcript",
-    "offset_final",
     "pcm_chunks",
     "stitch",
     "transcribe_chunks",
 ]
 
-_FRAMES_PER_SECOND = 100  # energy is summed over 10 ms frames
+_FRAME = TARGET_SAMPLE_RATE // 100  # 10 ms
 _QUIET_FRAMES = 10  # the quietest 100 ms is looked for
 
 Recognize = Callable[[bytes, RecognitionOptions], Awaitable[list[Final]]]
@@ -92,23 +89,21 @@ class PcmChunker:
         sample_rate: int = TARGET_SAMPLE_RATE,
     ) -> None:
         self.sample_rate = sample_rate
-        frame = self._frame = max(1, sample_rate // _FRAMES_PER_SECOND)
-        self._max = max(frame, int(max_seconds * sample_rate) // frame * frame)
-        self._search = min(self._max // 2, int(search_seconds * sample_rate) // frame * frame)
+        self._max = max(_FRAME, int(max_seconds * sample_rate) // _FRAME * _FRAME)
+        self._search = min(self._max // 2, int(search_seconds * sample_rate) // _FRAME * _FRAME)
         self._buffer = bytearray()
         self._start = 0  # upload sample of _buffer[0]
 
     def _cut(self) -> int:
         """Samples to put in the next piece: up to the quietest 100 ms's middle."""
-        frame = self._frame
-        if self._search < frame * _QUIET_FRAMES:
+        if self._search < _FRAME * _QUIET_FRAMES:
             return self._max
         low = self._max - self._search
         window = np.frombuffer(self._buffer, "<i2", count=self._search, offset=low * 2)
-        energy = (window.astype(np.float64) ** 2).reshape(-1, frame).sum(axis=1)
+        energy = (window.astype(np.float64) ** 2).reshape(-1, _FRAME).sum(axis=1)
         moving = np.convolve(energy, np.ones(_QUIET_FRAMES), mode="valid")
         quietest = int(np.argmin(moving)) + _QUIET_FRAMES // 2
-        return low + quietest * frame
+        return low + quietest * _FRAME
 
     def _take(self, samples: int) -> PcmChunk:
         chunk = PcmChunk(bytes(self._buffer[: samples * 2]), self._start, self.sample_rate)
@@ -152,28 +147,23 @@ async def pcm_chunks(
         yield chunk
 
 
-def offset_final(final: Final, offset_ms: int) -> Final:
-    """``final`` with its word times (every alternative's too) and ``audio_processed``
-    moved ``offset_ms`` later."""
-    if not offset_ms:
-        return final
+def _shift(words: Sequence[Word], offset_ms: int) -> tuple[Word, ...]:
+    return tuple(
+        w.model_copy(update={"start_ms": w.start_ms + offset_ms, "end_ms": w.end_ms + offset_ms})
+        for w in words
+    )
 
-    def shift(words: Sequence[Word]) -> tuple[Word, ...]:
-        return tuple(
-            w.model_copy(
-                update={"start_ms": w.start_ms + offset_ms, "end_ms": w.end_ms + offset_ms}
-            )
-            for w in words
-        )
 
+def _offset(final: Final, chunk: PcmChunk) -> Final:
+    offset = chunk.start_ms
     alternatives: tuple[Alternative, ...] = tuple(
-        a.model_copy(update={"words": shift(a.words)}) for a in final.alternatives
+        a.model_copy(update={"words": _shift(a.words, offset)}) for a in final.alternatives
     )
     return final.model_copy(
         update={
-            "words": shift(final.words),
+            "words": _shift(final.words, offset),
             "alternatives": alternatives,
-            "audio_processed": final.audio_processed + offset_ms / 1000,
+            "audio_processed": final.audio_processed + chunk.start_seconds,
         }
     )
 
@@ -181,7 +171,7 @@ def offset_final(final: Final, offset_ms: int) -> Final:
 def stitch(pieces: Iterable[tuple[PcmChunk, Sequence[Final]]]) -> list[Final]:
     """One transcript from each piece's finals: in the pieces' order, times (word times,
     ``audio_processed``) moved from the piece's clock to the upload's."""
-    return [offset_final(final, chunk.start_ms) for chunk, finals in pieces for final in finals]
+    return [_offset(final, chunk) for chunk, finals in pieces for final in finals]
 
 
 @dataclass(frozen=True, slots=True)
