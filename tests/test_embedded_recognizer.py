@@ -324,3 +324,21 @@ def test_no_partial_of_a_later_utterance_before_the_final_of_an_earlier_one() ->
     assert [(type(r), r.utterance) for r in out] == [(InterimResult, 1), (FinalResult, 1)]
     later = [j for j in d.feed([0.9] * 40) if j.kind is JobKind.PARTIAL]
     assert [type(r) for r in d.complete(later[-1], "ask not what")] == [InterimResult]
+
+
+def test_a_partial_with_too_little_new_speech_skips_its_slot() -> None:
+    def partial_ends(config: RecognizerConfig) -> list[DecodeJob]:
+        d = Driver(config)
+        d.feed([0.0] * 10 + [0.9] * 40)  # partials end at frames 20, 35, 50
+        # Two pauses shorter than the first-pass end of utterance around 3 speech frames:
+        # the slot due at frame 65 falls in the second pause, and speech comes back at 67
+        # with only 4 speech frames since the partial at 50.
+        d.feed([0.2] * 7 + [0.9] * 3 + [0.2] * 7 + [0.9] * 30)
+        assert all(j.kind is JobKind.PARTIAL for j in d.jobs)
+        return d.jobs
+
+    skipping = partial_ends(RecognizerConfig())
+    assert [j.end_sample // FRAME for j in skipping] == [20, 35, 50, 80, 95]
+    # Without the rule that slot's partial runs 1 frame after the speech came back.
+    every = partial_ends(RecognizerConfig(min_new_speech_ms=0))
+    assert [j.end_sample // FRAME for j in every] == [20, 35, 50, 68, 80, 95]

@@ -12,20 +12,31 @@ from asr.embedded.scheduler import DecodeScheduler
 from .conftest import scaled
 
 
-async def test_priority_order_and_stale_jobs() -> None:
-    scheduler = DecodeScheduler(workers=1)
-    await scheduler.start()
-    started, gate, ran = threading.Event(), threading.Event(), []
+class Jobs:
+    """Blocking calls that record their order; the one named ``blocker`` holds its worker
+    until :attr:`gate` is set."""
 
-    def job(name: str) -> Callable[[], str]:
+    def __init__(self, blocker: str) -> None:
+        self.blocker = blocker
+        self.started, self.gate = threading.Event(), threading.Event()
+        self.ran: list[str] = []
+
+    def __call__(self, name: str) -> Callable[[], str]:
         def run() -> str:
-            if name == "blocker":
-                started.set()
-                gate.wait(scaled(10))
-            ran.append(name)
+            if name == self.blocker:
+                self.started.set()
+                self.gate.wait(scaled(10))
+            self.ran.append(name)
             return name
 
         return run
+
+
+async def test_priority_order_and_stale_jobs() -> None:
+    scheduler = DecodeScheduler(workers=1)
+    await scheduler.start()
+    job = Jobs("blocker")
+    started, gate, ran = job.started, job.gate, job.ran
 
     def answer(wanted: bool) -> Callable[[], bool]:
         return lambda: wanted
@@ -76,17 +87,8 @@ async def test_close_resolves_queued_jobs_to_none() -> None:
 async def test_a_lane_runs_one_job_at_a_time_and_keeps_only_the_newest_waiting() -> None:
     scheduler = DecodeScheduler(workers=2)
     await scheduler.start()
-    started, gate, ran = threading.Event(), threading.Event(), []
-
-    def job(name: str) -> Callable[[], str]:
-        def run() -> str:
-            if name == "partial-1":
-                started.set()
-                gate.wait(scaled(10))
-            ran.append(name)
-            return name
-
-        return run
+    job = Jobs("partial-1")
+    started, gate, ran = job.started, job.gate, job.ran
 
     try:
         first = scheduler.submit(2, job("partial-1"), lambda: True, lane="stream")
@@ -96,13 +98,13 @@ async def test_a_lane_runs_one_job_at_a_time_and_keeps_only_the_newest_waiting()
         # The other worker is free: another lane's job and a final run meanwhile.
         other = scheduler.submit(2, job("other-stream"), lambda: True, lane="other")
         final = scheduler.submit(0, job("final"), lambda: True)
-        assert await asyncio.wait_for(asyncio.gather(other, final), scaled(10)) == [
+        assert list(await asyncio.wait_for(asyncio.gather(other, final), scaled(10))) == [
             "other-stream",
             "final",
         ]
         assert await older is None  # replaced while it waited, never run
         gate.set()
-        assert await asyncio.wait_for(asyncio.gather(first, newer), scaled(10)) == [
+        assert list(await asyncio.wait_for(asyncio.gather(first, newer), scaled(10))) == [
             "partial-1",
             "partial-3",
         ]

@@ -69,6 +69,7 @@ class Recognizer:
         self._first_interval = max(1, c.first_partial_ms * SAMPLE_RATE // 1000)
         self._min_speech_frames = ep.frames(c.min_speech_ms)
         self._min_partial_frames = ep.frames(c.min_partial_speech_ms)
+        self._min_new_frames = ep.frames(c.min_new_speech_ms)
         self._soft_max = int(c.soft_max_utterance_s * SAMPLE_RATE)
         self._hard_max = int(c.max_utterance_s * SAMPLE_RATE)
         # Audio kept while idle: pre-roll plus the start window the start frame can lie in.
@@ -89,6 +90,7 @@ class Recognizer:
         self._next_partial = 0
         self._latest_partial = -1
         self._partial_due = False
+        self._partial_speech = 0  # speech frames of the utterance at its latest partial
         self._last_partial_words: list[str] = []
         self._emitted_partial = -1
         self._speech_start = 0
@@ -156,6 +158,7 @@ class Recognizer:
                 self._next_partial += self._interval
             job = self._job(JobKind.PARTIAL, now)
             self._latest_partial = job.job_id
+            self._partial_speech = self._speech_frames
             jobs.append(job)
         self._partial_due = False
         return Step(jobs, self._release())
@@ -239,7 +242,16 @@ class Recognizer:
             # compete with the speculative final that a pause is about to start.
             and self.endpointer.last_speech_end == self._frames
         ):
-            self._partial_due = True
+            if (
+                self._latest_partial >= 0
+                and self._speech_frames - self._partial_speech < self._min_new_frames
+            ):
+                # Too little new speech since the previous partial: skip this slot of the
+                # grid rather than decode the same words again a few frames later.
+                while self._next_partial <= now:
+                    self._next_partial += self._interval
+            else:
+                self._partial_due = True
         return jobs
 
     def _enough_speech(self) -> bool:
@@ -257,6 +269,7 @@ class Recognizer:
         self._next_partial = self._utt_start + min(self._first_interval, self._interval)
         self._latest_partial = -1
         self._partial_due = False
+        self._partial_speech = 0
         self._last_partial_words = []
         self._spec = self._spec_result = None
 
