@@ -39,7 +39,6 @@ from asr.logs import ContextAdapter
 
 from .connection import AsgiTransport
 from .credentials import ErrorBody, check_credentials, closed_for_origin, issue_for
-from .protocol import State
 from .realtime import (
     SUBPROTOCOL,
     ClientSecret,
@@ -188,15 +187,4 @@ async def realtime(websocket: WebSocket, gw: GatewayDep) -> None:
     with gw.admission.hold(connection, INTERFACE):
         client = websocket.client
         log.info("realtime session opened from %s", (client.host, client.port) if client else None)
-        connection.trace = gw.tracing.session(session.session_id)
-        try:
-            first = session.open()
-            if session.state is State.OPEN:
-                gw.metrics.interface(INTERFACE).sessions_started.inc()
-            await connection.run(first)
-        finally:
-            log.info(
-                "closed after %.1f s of audio",
-                session.audio_seconds,
-                extra={"audio_seconds": round(session.audio_seconds, 3)},
-            )
+        await connection.serve(session.open())

@@ -179,6 +179,22 @@ class StreamingConnection(ABC, Generic[SessionT]):
             self._gone.set()
         self._inbox.put_nowait(item)
 
+    async def serve(self, opening: Sequence[object]) -> None:
+        """Run an admitted session from ``opening`` (what its ``open`` returned): traced,
+        counted as started when it opened, its audio logged when it closes."""
+        self.trace = self._gw.tracing.session(self.session.session_id)
+        try:
+            if self.session.state is State.OPEN:
+                self._interface.sessions_started.inc()
+            await self.run(opening)
+        finally:
+            seconds = self.session.audio_seconds
+            self._log.info(
+                "closed after %.1f s of audio",
+                seconds,
+                extra={"audio_seconds": round(seconds, 3)},
+            )
+
     async def run(self, first: Sequence[object]) -> None:
         """Carry out ``first`` (the session's opening, or its refusal), then run the
         session until it closes or the client goes."""

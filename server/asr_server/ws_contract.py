@@ -22,7 +22,7 @@ from asr.logs import ContextAdapter
 from .connection import AsgiTransport
 from .contract_connection import INTERFACE, ContractConnection
 from .credentials import check_credentials, closed_for_origin
-from .protocol import Session, State
+from .protocol import Session
 from .routes_http import upgrade_required
 from .state import GatewayDep, owner_of
 
@@ -77,15 +77,5 @@ async def stream(websocket: WebSocket, gw: GatewayDep) -> None:
     with gw.admission.hold(connection, INTERFACE):
         client = websocket.client
         log.info("opened from %s", (client.host, client.port) if client else None)
-        connection.trace = gw.tracing.session(session.session_id)
-        try:
-            first = session.open(loop.time())  # its clocks start now, not while queued
-            if session.state is State.OPEN:
-                gw.metrics.interface(INTERFACE).sessions_started.inc()
-            await connection.run(first)
-        finally:
-            log.info(
-                "closed after %.1f s of audio",
-                session.audio_seconds,
-                extra={"audio_seconds": round(session.audio_seconds, 3)},
-            )
+        # Its clocks start now, not while it was queued.
+        await connection.serve(session.open(loop.time()))

@@ -20,7 +20,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from asr.logs import ContextAdapter
 
-from ..protocol import State
 from ..state import Gateway
 from ..ws_contract import ContractConnection
 from .metrics import INTERFACE, WebRtcMetrics
@@ -199,20 +198,9 @@ class WebRtcPeer:
         )
         connection = ContractConnection(transport, session, gw, self._log, interface=INTERFACE)
         connection.owner = self._owner
-        connection.trace = gw.tracing.session(session.session_id)
         self._connection = connection
         self._log.info("opened over WebRTC")
-        try:
-            first = session.open()
-            if session.state is State.OPEN:
-                gw.metrics.interface(INTERFACE).sessions_started.inc()
-            await connection.run(first)
-        finally:
-            self._log.info(
-                "closed after %.1f s of audio",
-                session.audio_seconds,
-                extra={"audio_seconds": round(session.audio_seconds, 3)},
-            )
+        await connection.serve(session.open())
 
     # -- events -----------------------------------------------------------------------
 
