@@ -33,7 +33,7 @@ Options (each overrides the variable named):
   --grpc-port PORT     NIM_GRPC_PORT on the host (default 50051)
   --http-port PORT     NIM_HTTP_PORT on the host (default 9000)
   --timeout SECONDS    NIM_READY_TIMEOUT (default 1800)
-  --file AUDIO         RIVA_SMOKE_FILE for the smoke test (default ../shared/fixtures/speech/jfk/jfk.wav)
+  --file AUDIO         RIVA_SMOKE_FILE for the smoke test (default \$ASR_SPEECH_FIXTURES/jfk/jfk.wav)
   --expect TEXT        text the smoke transcript must contain (default: the JFK sentence
                        when the default file is used)
   --no-login           skip docker login (image already pulled, or credentials stored)

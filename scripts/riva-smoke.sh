@@ -20,7 +20,7 @@ Options:
   --server URI      gRPC endpoint (default NIM_HOST:NIM_GRPC_PORT, i.e. localhost:50051)
   --hosted          NVIDIA's hosted endpoint: NVCF_URI over TLS with function-id and
                     authorization metadata from NVCF_FUNCTION_ID and NVIDIA_API_KEY
-  --file AUDIO      RIVA_SMOKE_FILE (default ../shared/fixtures/speech/jfk/jfk.wav)
+  --file AUDIO      RIVA_SMOKE_FILE (default \$ASR_SPEECH_FIXTURES/jfk/jfk.wav)
   --expect TEXT     words the transcript must contain, case and punctuation ignored
                     (default: the JFK sentence when the default file is used)
   --dry-run         print the commands instead of running them

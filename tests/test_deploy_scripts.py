@@ -42,6 +42,7 @@ def run_script(
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
+        "ASR_SPEECH_FIXTURES": str(SPEECH),  # where the default smoke clip (JFK) is
     }
     return subprocess.run(
         [str(REPO / "scripts" / name), *args],
@@ -301,6 +302,20 @@ def test_status_dry_run() -> None:
     assert "+ docker ps --all --filter 'name=^riva-asr$'" in out
     assert "+ curl -fsS --max-time 5 http://localhost:9000/v1/health/ready" in out
     assert "health --server localhost:50051" in out
+
+
+def test_smoke_without_a_clip_says_how_to_give_one() -> None:
+    """No --file, RIVA_SMOKE_FILE or ASR_SPEECH_FIXTURES: a one-line error, no guessed path."""
+    result = run_script(
+        "riva-smoke.sh",
+        "--dry-run",
+        "--env-file",
+        "/dev/null",
+        env={"ASR_SPEECH_FIXTURES": ""},
+    )
+    assert result.returncode != 0
+    assert "no smoke-test audio: pass --file AUDIO" in result.stdout
+    assert "transcribe" not in result.stdout
 
 
 # Real runs against the embedded Riva-compatible server: the same gRPC API as the NIM.

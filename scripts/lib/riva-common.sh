@@ -27,7 +27,8 @@ riva_defaults() {
     : "${NIM_HTTP_PORT:=9000}"
     : "${NIM_READY_TIMEOUT:=1800}"
     : "${NVCF_URI:=grpc.nvcf.nvidia.com:443}"
-    : "${RIVA_SMOKE_FILE:=${RIVA_REPO}/../shared/fixtures/speech/jfk/jfk.wav}"
+    # JFK from the speech sets, when ASR_SPEECH_FIXTURES names them (as asr wer reads it).
+    : "${RIVA_SMOKE_FILE:=${ASR_SPEECH_FIXTURES:+${ASR_SPEECH_FIXTURES}/jfk/jfk.wav}}"
     if [ -z "${ASR_BIN:-}" ]; then
         if [ -x "${RIVA_REPO}/.venv/bin/asr" ]; then
             ASR_BIN="${RIVA_REPO}/.venv/bin/asr"
@@ -163,6 +164,7 @@ wait_ready() {
 # from the RIVA_* variables, which the asr CLI reads.
 smoke() {
     local server=$1 file=$2 expect=${3:-} transcript
+    [ -n "$file" ] || die "no smoke-test audio: pass --file AUDIO, or set RIVA_SMOKE_FILE or ASR_SPEECH_FIXTURES"
     run "$ASR_BIN" models --server "$server"
     if [ "$DRY_RUN" = 1 ]; then
         run "$ASR_BIN" transcribe "$file" --server "$server"
