@@ -25,7 +25,6 @@ Riva sends them before the end.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import shutil
@@ -33,7 +32,6 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -43,6 +41,7 @@ from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 
 from .procs import HOST, ServerProcess
+from .realtime_client import messages_while
 
 __all__ = ["BridgeTransport", "start_bridge"]
 
@@ -110,24 +109,22 @@ class BridgeTransport:
             if json.loads(await ws.recv()).get("type") != "started":
                 raise ServerError("the bridge did not answer start with started")
 
+            stopped = False
+
             async def send() -> None:
+                nonlocal stopped
                 with contextlib.suppress(ConnectionClosed):
                     async for chunk in audio:
                         await ws.send(chunk)
+                    stopped = True
                     await ws.send('{"type":"stop"}')
 
-            sender = asyncio.create_task(send())
-            try:
-                async for frame in ws:
-                    message: dict[str, Any] = json.loads(frame)
+            async with contextlib.aclosing(messages_while(ws, send())) as messages:
+                async for message in messages:
                     kind = message.get("type")
                     if kind == "hypothesis":
                         yield Partial(text=message["alternatives"][0]["text"])
                     elif kind == "recognition":
                         yield Final(text=message["alternatives"][0]["text"])
-                    elif kind == "end" and sender.done():
+                    elif kind == "end" and stopped:
                         break
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender

@@ -16,7 +16,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -26,7 +26,7 @@ from asr.errors import ServerError
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 
-__all__ = ["REALTIME_QUERY", "RealtimeTransport", "realtime_url"]
+__all__ = ["REALTIME_QUERY", "RealtimeTransport", "messages_while", "realtime_url"]
 
 REALTIME_QUERY = "/v1/realtime?intent=transcription"
 """Path and query of the realtime transcription interface."""
@@ -40,6 +40,21 @@ def realtime_url(contract_url: str) -> str:
     """The realtime URL of the gateway whose own-contract stream URL is ``contract_url``."""
     scheme, rest = contract_url.split("://", 1)
     return f"{scheme}://{rest.split('/', 1)[0]}{REALTIME_QUERY}"
+
+
+async def messages_while(
+    ws: ClientConnection, sending: Coroutine[Any, Any, None]
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The JSON messages ``ws`` receives while ``sending`` runs beside them as a task
+    (cancelled when the caller stops; close this generator with ``aclosing``)."""
+    sender = asyncio.create_task(sending)
+    try:
+        async for frame in ws:
+            yield json.loads(frame)
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
 
 
 async def _expect(ws: ClientConnection, kind: str) -> None:
@@ -82,10 +97,8 @@ class RealtimeTransport:
                         await ws.send(_COMMIT)
                     await ws.send('{"type":"input_audio_buffer.done"}')
 
-            sender = asyncio.create_task(send())
-            try:
-                async for frame in ws:
-                    message: dict[str, Any] = json.loads(frame)
+            async with contextlib.aclosing(messages_while(ws, send())) as messages:
+                async for message in messages:
                     kind = message.get("type")
                     if kind == _DELTA:
                         yield Partial(text=message["delta"])
@@ -95,7 +108,3 @@ class RealtimeTransport:
                             break
                     elif kind == "error":
                         raise ServerError(str(message.get("error")))
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
