@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, paced
 from asr.contract import ERRORS, ErrorCode, ErrorMessage, server_message_adapter
 from asr.settings import RivaSettings
+from asr.wer import word_error_rate
 from asr_server.app import GatewayServer
 from asr_server.protocol import Action, Close, Send
 from asr_server.settings import ServerSettings
@@ -92,13 +93,29 @@ async def gateway(
         yield server
 
 
+async def receive_one(
+    ws: ClientConnection, adapter: TypeAdapter[Any], *, timeout: float
+) -> dict[str, Any]:
+    """The next message, checked against ``adapter``; fails after ``timeout`` s, scaled."""
+    async with asyncio.timeout(scaled(timeout)):
+        frame = await ws.recv()
+    assert isinstance(frame, str)
+    adapter.validate_json(frame)
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
 async def receive_all(
-    ws: ClientConnection, adapter: TypeAdapter[Any] = server_message_adapter
+    ws: ClientConnection,
+    adapter: TypeAdapter[Any] = server_message_adapter,
+    *,
+    timeout: float = 120,
 ) -> list[dict[str, Any]]:
     """Every message until the server closes, each checked against ``adapter`` (the own
-    contract's messages by default; NVIDIA's realtime API passes its events')."""
+    contract's messages by default; NVIDIA's realtime API passes its events'); fails
+    after ``timeout`` s, scaled."""
     messages = []
-    async with asyncio.timeout(scaled(120)):
+    async with asyncio.timeout(scaled(timeout)):
         # Iteration ends quietly on 1000; other close codes raise once the frames are read.
         with contextlib.suppress(ConnectionClosedError):
             async for frame in ws:
@@ -156,6 +173,22 @@ def check_order(messages: list[dict[str, Any]]) -> None:
 
 def finals_text(messages: list[dict[str, Any]]) -> str:
     return " ".join(m["text"] for m in messages if m["type"] == "transcript.final")
+
+
+def check_transcript(
+    messages: list[dict[str, Any]], ws: ClientConnection, reference: str, *, max_wer: float
+) -> None:
+    """A whole session as it should go: events in order (check_order), a partial before
+    the first final, ``session.end`` and close 1000, the finals within ``max_wer`` of
+    ``reference`` and the end's transcript their text."""
+    check_order(messages)
+    kinds = [m["type"] for m in messages]
+    assert "transcript.partial" in kinds
+    assert kinds.index("transcript.partial") < kinds.index("transcript.final")
+    assert kinds[-1] == "session.end" and ws.close_code == 1000
+    text = finals_text(messages)
+    assert word_error_rate([reference], [text]) <= max_wer, text
+    assert messages[-1]["transcript"] == text
 
 
 def error_of(messages: list[dict[str, Any]], ws: ClientConnection, code: ErrorCode) -> None:
@@ -295,7 +328,10 @@ def run_cli(
 
 
 class RivaProcess:
-    """``asr riva-local`` in a child process, on a fixed port so it can be restarted."""
+    """``asr riva-local`` in a child process, on a fixed port so it can be restarted.
+
+    As a context manager it is started on entry, once serving, and stopped on exit.
+    """
 
     def __init__(self, port: int, *extra: str) -> None:
         self.port = port
@@ -305,6 +341,13 @@ class RivaProcess:
     @property
     def uri(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RivaProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(

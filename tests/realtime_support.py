@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from asr_server.realtime import server_event_adapter
 from asr_server.routes_realtime import REALTIME_PATH
 
 from .conftest import scaled
-from .helpers import JFK, receive_all
+from .helpers import JFK, receive_all, receive_one
 from .realtime_protocol_support import append, event
 
 REFERENCE = (
@@ -127,12 +126,7 @@ def realtime_url(gw: GatewayServer, query: str = "?intent=transcription") -> str
 
 
 async def next_event(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(scaled(60)):
-        frame = await ws.recv()
-    assert isinstance(frame, str)
-    server_event_adapter.validate_json(frame)
-    parsed: dict[str, Any] = json.loads(frame)
-    return parsed
+    return await receive_one(ws, server_event_adapter, timeout=60)
 
 
 async def events_until_close(ws: ClientConnection) -> list[dict[str, Any]]:

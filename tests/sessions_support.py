@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-from asr.audio import PCM16_BYTES_PER_SECOND, chunk_bytes, paced
-from asr.contract import server_message_adapter
 from asr_server.recordings import RecordingSettings
 
 from .conftest import scaled
+from .helpers import receive_all, send_audio
 
 KEY_A = "ak_sessions_owner_a_0123456789"
 KEY_B = "ak_sessions_other_b_9876543210"
@@ -99,27 +97,13 @@ async def stream_session(
     ws: ClientConnection, pcm: bytes, *, speed: float, stop: asyncio.Event | None = None
 ) -> list[dict[str, Any]]:
     """Send ``pcm`` paced at ``speed`` x real time then ``end``; every message until close."""
-
-    async def send() -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for chunk in paced(chunk_bytes(pcm, 100), PCM16_BYTES_PER_SECOND * speed):
-                await ws.send(chunk)
-            await ws.send(json.dumps({"type": "end"}))
-
-    sender = asyncio.create_task(send())
-    messages: list[dict[str, Any]] = []
+    sender = asyncio.create_task(send_audio(ws, pcm, speed=speed))
     try:
-        async with asyncio.timeout(scaled(300)):
-            with contextlib.suppress(ConnectionClosed):
-                async for frame in ws:
-                    assert isinstance(frame, str)
-                    server_message_adapter.validate_json(frame)
-                    messages.append(json.loads(frame))
+        return await receive_all(ws, timeout=300)
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
-    return messages
 
 
 class ServeProcess:

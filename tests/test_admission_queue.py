@@ -34,6 +34,7 @@ from .helpers import (
     finals_text,
     gateway,
     receive_all,
+    receive_one,
     send_audio,
     sent,
     until,
@@ -89,12 +90,7 @@ def queue_samples(gw: GatewayServer, name: str, **labels: str) -> float:
 
 
 async def next_message(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(scaled(30)):
-        frame = await ws.recv()
-    assert isinstance(frame, str)
-    server_message_adapter.validate_json(frame)
-    message: dict[str, Any] = json.loads(frame)
-    return message
+    return await receive_one(ws, server_message_adapter, timeout=30)
 
 
 async def end(ws: ClientConnection) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from asr_server.app import GatewayServer  # noqa: E402
 from .conftest import ServerThread, scaled  # noqa: E402
 from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster  # noqa: E402
 from .helpers import JFK as JFK_WAV  # noqa: E402
-from .helpers import check_order, closed_port, finals_text, gateway, http, transcribe  # noqa: E402
+from .helpers import check_transcript, closed_port, gateway, http, transcribe  # noqa: E402
 from .rest_support import multipart, post  # noqa: E402
 
 
@@ -64,14 +64,7 @@ async def test_jfk_over_the_contract_same_as_through_riva(
         assert gw.backend_label == f"Dynamo endpoint {ENDPOINT}"
         assert await ready(gw) == (200, {"status": "ready"})
         messages, ws = await transcribe(gw.url, pcm)
-    check_order(messages)
-    kinds = [m["type"] for m in messages]
-    assert "transcript.partial" in kinds
-    assert kinds.index("transcript.partial") < kinds.index("transcript.final")
-    assert kinds[-1] == "session.end" and ws.close_code == 1000
-    text = finals_text(messages)
-    assert word_error_rate([JFK], [text]) <= 0.15, text
-    assert messages[-1]["transcript"] == text
+    check_transcript(messages, ws, JFK, max_wer=0.15)
 
     async with gateway(riva_server.uri, static_dir=None) as riva_gw:
         through_riva, riva_ws = await transcribe(riva_gw.url, pcm)

@@ -35,12 +35,8 @@ from .realtime_support import (
 
 @pytest.fixture(scope="module")
 def riva_process() -> Iterator[RivaProcess]:
-    process = RivaProcess(closed_port())
-    process.start()
-    try:
+    with RivaProcess(closed_port()) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def the_session(gw: GatewayServer) -> RealtimeConnection:
@@ -58,18 +54,26 @@ async def stream_open(ws: ClientConnection, pcm: bytes) -> None:
         assert answer["type"] != "error", answer
 
 
+async def sending_with_riva_paused(
+    ws: ClientConnection, riva_process: RivaProcess, pcm: bytes
+) -> asyncio.Task[None]:
+    """Open the session on the first 2 s of ``pcm`` (stream_open), pause Riva and send the
+    rest in a task, as fast as the socket takes it; the caller resumes Riva."""
+    assert (await next_event(ws))["type"] == "conversation.created"
+    first = 2 * PCM16_BYTES_PER_SECOND
+    await stream_open(ws, pcm[:first])
+    riva_process.pause()
+    return asyncio.create_task(send_pcm(ws, pcm[first:]))
+
+
 async def test_fast_audio_is_held_back_not_refused(riva_process: RivaProcess) -> None:
     """A client sending 33 s of audio at once while Riva is stopped: the session takes
     about MAX_BACKLOG_SECONDS more than Riva has processed and the gateway stops reading;
     once Riva goes on, so does the session, to the whole transcript."""
     pcm = load_pcm16(JFK) * 3
     async with gateway(riva_process.uri) as gw, connect(realtime_url(gw)) as ws:
-        assert (await next_event(ws))["type"] == "conversation.created"
-        first = 2 * PCM16_BYTES_PER_SECOND
-        await stream_open(ws, pcm[:first])
-        riva_process.pause()
+        sender = await sending_with_riva_paused(ws, riva_process, pcm)
         try:
-            sender = asyncio.create_task(send_pcm(ws, pcm[first:]))
             connection = the_session(gw)
             session = connection.session
             # Backlogged, the connection holds every frame it takes (none acknowledged to
@@ -103,12 +107,8 @@ async def test_riva_stalled_while_the_client_is_held_is_backend_unavailable(
     limits = Limits(final_timeout_seconds=1.0, idle_timeout_seconds=0.5)
     pcm = load_pcm16(JFK) * 2
     async with gateway(riva_process.uri, limits=limits) as gw, connect(realtime_url(gw)) as ws:
-        assert (await next_event(ws))["type"] == "conversation.created"
-        first = 2 * PCM16_BYTES_PER_SECOND
-        await stream_open(ws, pcm[:first])
-        riva_process.pause()
+        sender = await sending_with_riva_paused(ws, riva_process, pcm)
         try:
-            sender = asyncio.create_task(send_pcm(ws, pcm[first:]))
             events = await events_until_close(ws)
         finally:
             riva_process.resume()

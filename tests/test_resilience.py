@@ -45,12 +45,8 @@ PCM = load_pcm16(SPEECH / "jfk" / "jfk.wav")
 
 @pytest.fixture
 def riva_process() -> Iterator[RivaProcess]:
-    process = RivaProcess(closed_port())
-    process.start()
-    try:
+    with RivaProcess(closed_port()) as process:
         yield process
-    finally:
-        process.stop()
 
 
 async def wait_healthy(client: RivaASRClient, seconds: float = 10.0) -> None:
@@ -274,7 +270,7 @@ def pki(tmp_path: Path) -> dict[str, Any]:
 
 
 async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
-    process = RivaProcess(
+    with RivaProcess(
         closed_port(),
         "--ssl-cert",
         str(pki["server"].cert),
@@ -282,10 +278,8 @@ async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
         str(pki["server"].key),
         "--ssl-client-ca",
         str(pki["ca"].cert),
-    )
-    process.start()
-    uri = f"localhost:{process.port}"
-    try:
+    ) as process:
+        uri = f"localhost:{process.port}"
         async with RivaASRClient(
             uri=uri,
             ssl_root_cert=pki["ca"].cert,
@@ -307,5 +301,3 @@ async def test_mutual_tls_to_the_embedded_server(pki: dict[str, Any]) -> None:
         async with RivaASRClient(uri=uri, retry=ONE_ATTEMPT, timeout=scaled(5)) as client:
             with pytest.raises(UnavailableError):  # plaintext to a TLS server
                 await client.list_models()
-    finally:
-        process.stop()

@@ -40,6 +40,7 @@ from .helpers import (
     JFK,
     JFK_TEXT,
     check_order,
+    check_transcript,
     closed_port,
     error_of,
     finals_text,
@@ -57,15 +58,8 @@ async def test_jfk_event_order_partials_final_and_drain(riva_server: ServerThrea
         messages, ws = await transcribe(
             gw.url, load_pcm16(JFK), query="?word_timestamps=true", speed=1.5
         )
-    check_order(messages)
-    kinds = [m["type"] for m in messages]
-    assert "transcript.partial" in kinds
-    assert kinds.index("transcript.partial") < kinds.index("transcript.final")
-    assert kinds[-1] == "session.end" and ws.close_code == 1000
-    text = finals_text(messages)
-    assert word_error_rate([JFK_TEXT], [text]) <= 0.1, text
+    check_transcript(messages, ws, JFK_TEXT, max_wer=0.1)
     end = messages[-1]
-    assert end["transcript"] == text
     assert end["audio_seconds"] == pytest.approx(11.0, abs=0.05)
     finals = [m for m in messages if m["type"] == "transcript.final"]
     assert end["finals"] == len(finals)
