@@ -200,6 +200,16 @@ def error_of(messages: list[dict[str, Any]], ws: ClientConnection, code: ErrorCo
     assert ws.close_reason == code.value
 
 
+async def refused(url: str, code: ErrorCode, **kwargs: Any) -> str:
+    """Open a session at ``url`` (``kwargs`` go to ``connect``) that the server ends with
+    one ``error`` of ``code`` without being sent anything (error_of); the error's message."""
+    async with connect(url, **kwargs) as ws:
+        messages = await receive_all(ws)
+    error_of(messages, ws, code)
+    message: str = messages[-1]["message"]
+    return message
+
+
 # --- credentials: API keys and signed tokens ---------------------------------------
 
 SECRET = "s3cret-token-signing-key-0123456789abcdef"

@@ -32,6 +32,7 @@ from .helpers import (
     get_token,
     http,
     receive_all,
+    refused,
 )
 from .tls import CertificateAuthority
 
@@ -68,10 +69,9 @@ async def test_api_key_header_and_query() -> None:
         )
         assert (await first_message(f"{gw.url}?api_key={API_KEY}"))["type"] == "session.begin"
         for wrong in (None, {"Authorization": "Bearer nope"}):
-            async with connect(gw.url, additional_headers=wrong) as ws:
-                messages = await receive_all(ws)
-            error_of(messages, ws, ErrorCode.UNAUTHORIZED)
-            assert messages[-1]["message"] == "missing or invalid API key"
+            assert await refused(gw.url, ErrorCode.UNAUTHORIZED, additional_headers=wrong) == (
+                "missing or invalid API key"
+            )
 
 
 async def test_token_issue_use_tamper_expire() -> None:

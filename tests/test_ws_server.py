@@ -46,6 +46,7 @@ from .helpers import (
     finals_text,
     gateway,
     receive_all,
+    refused,
     send_audio,
     transcribe,
 )
@@ -273,12 +274,8 @@ async def test_config_required(riva_server: ServerThread) -> None:
 
 async def test_api_key(riva_server: ServerThread) -> None:
     async with gateway(riva_server.uri, api_keys=("k1", "k2")) as gw:
-        async with connect(gw.url) as ws:
-            messages = await receive_all(ws)
-        error_of(messages, ws, ErrorCode.UNAUTHORIZED)
-        async with connect(gw.url + "?api_key=wrong") as ws:
-            messages = await receive_all(ws)
-        error_of(messages, ws, ErrorCode.UNAUTHORIZED)
+        await refused(gw.url, ErrorCode.UNAUTHORIZED)
+        await refused(gw.url + "?api_key=wrong", ErrorCode.UNAUTHORIZED)
         async with connect(gw.url + "?api_key=k2") as ws:
             assert json.loads(await ws.recv())["type"] == "session.begin"
         headers = {"Authorization": "Bearer k1"}
