@@ -18,8 +18,9 @@ import pytest
 import soundfile as sf
 
 from asr.audio import read_audio
+from asr.wer import word_error_rate
 
-from .conftest import REPO
+from .conftest import REPO, scaled
 from .helpers import JFK, JFK_TEXT
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "page_state",
     "require_browser",
     "save_screenshot",
+    "stop_after_jfk",
     "wait_for",
 ]
 
@@ -130,3 +132,19 @@ async def wait_for(page: Any, condition: Any, timeout: float, what: str) -> dict
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}; page state: {state}")
         await asyncio.sleep(0.25)  # polling the page, not waiting for readiness
+
+
+async def stop_after_jfk(page: Any, *, max_wer: float) -> dict[str, Any]:
+    """Click Stop once the page has the JFK finals and check the end: closed 1000 without an
+    error, the shown text the finals and within ``max_wer`` of the clip's, session.begin to
+    session.end with a partial before the first final. The page's last state."""
+    await page.click("#stop")
+    state = await wait_for(page, lambda s: s["state"] in ("closed", "error"), scaled(30), "the end")
+    assert state["state"] == "closed" and state["closeCode"] == 1000, state
+    assert state["error"] == ""
+    assert state["shown"] == state["finals"]
+    assert word_error_rate([JFK_TEXT], [state["shown"]]) <= max_wer, state["shown"]
+    types = state["types"]
+    assert types[0] == "session.begin" and types[-1] == "session.end"
+    assert types.index("transcript.partial") < types.index("transcript.final")
+    return state

@@ -32,6 +32,7 @@ from .browser_support import (
     padded_speech,
     require_browser,
     save_screenshot,
+    stop_after_jfk,
     wait_for,
 )
 from .conftest import REPO, ServerThread, scaled
@@ -95,17 +96,7 @@ async def test_microphone_partials_greyed_and_finals_appended(
                 scaled(60),
                 "the finals of the first pass",
             )
-            await page.click("#stop")
-            state = await wait_for(
-                page, lambda s: s["state"] in ("closed", "error"), scaled(30), "the end"
-            )
-            assert state["state"] == "closed" and state["closeCode"] == 1000, state
-            assert state["error"] == ""
-            assert state["shown"] == state["finals"]
-            assert word_error_rate([JFK_TEXT], [state["shown"]]) <= 0.15, state["shown"]
-            types = state["types"]
-            assert types[0] == "session.begin" and types[-1] == "session.end"
-            assert types.index("transcript.partial") < types.index("transcript.final")
+            state = await stop_after_jfk(page, max_wer=0.15)
             grey = await page.eval_on_selector("#partial", "e => getComputedStyle(e).color")
             black = await page.eval_on_selector("#finals", "e => getComputedStyle(e).color")
             assert grey == "rgb(158, 158, 158)" and grey != black
