@@ -74,9 +74,10 @@ def scripts_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_readme_has_the_snippets_this_module_runs() -> None:
     snippets = python_snippets()
-    assert len(snippets) == 2
+    assert len(snippets) == 3
     assert "RivaASRClient" in snippets[0]
     assert "wss://localhost:8443" in snippets[1]
+    assert "RetrySettings" in snippets[2]  # the settings as keyword arguments
 
 
 @pytest.mark.timeout(scaled(300))
