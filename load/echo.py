@@ -27,7 +27,7 @@ __all__ = ["EchoServicer", "serve"]
 class EchoServicer(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]
     """A partial per audio chunk, a final at the end of the audio."""
 
-    async def StreamingRecognize(  # noqa: N802  the Riva method's name
+    async def StreamingRecognize(
         self, requests: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Any]:
         index, received = 0, 0

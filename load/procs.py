@@ -100,9 +100,7 @@ class ServerProcess:
         self.peak_rss = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  closed in stop()
-            prefix=f"load-{name}-", suffix=".log", delete=False
-        )
+        self._log = tempfile.NamedTemporaryFile(prefix=f"load-{name}-", suffix=".log", delete=False)
 
     @property
     def pid(self) -> int:

@@ -28,7 +28,7 @@ _METRICS = {
 
 def _get(url: str, timeout: float) -> tuple[int | None, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  loopback
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status), response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, ""

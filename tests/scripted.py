@@ -62,7 +62,7 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]  # 
 
     async def Recognize(
         self,
-        request: rasr.RecognizeRequest,  # noqa: N802 (gRPC name)
+        request: rasr.RecognizeRequest,
         context: grpc.aio.ServicerContext,
     ) -> rasr.RecognizeResponse:
         await self._fail_fast(self._next(context), context)
@@ -71,7 +71,7 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]  # 
         response.results.add().alternatives.add(transcript=f"bytes={len(request.audio)}")
         return response
 
-    async def GetRivaSpeechRecognitionConfig(  # noqa: N802 (gRPC name)
+    async def GetRivaSpeechRecognitionConfig(
         self, request: rasr.RivaSpeechRecognitionConfigRequest, context: grpc.aio.ServicerContext
     ) -> rasr.RivaSpeechRecognitionConfigResponse:
         await self._fail_fast(self._next(context), context)
@@ -81,7 +81,7 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]  # 
         config.parameters["type"] = "online"
         return response
 
-    async def StreamingRecognize(  # noqa: N802 (gRPC name)
+    async def StreamingRecognize(
         self,
         requests: AsyncIterator[rasr.StreamingRecognizeRequest],
         context: grpc.aio.ServicerContext,
@@ -121,7 +121,7 @@ class Script(rasr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[misc]  # 
 class _Health(health_grpc.HealthServicer):  # type: ignore[misc]  # untyped generated base
     async def Check(
         self,
-        request: health_pb2.HealthCheckRequest,  # noqa: N802
+        request: health_pb2.HealthCheckRequest,
         context: grpc.aio.ServicerContext,
     ) -> health_pb2.HealthCheckResponse:
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)

@@ -14,14 +14,14 @@ import pytest
 
 pytest.importorskip("dynamo.runtime", reason="needs the 'dynamo' extra (ai-dynamo-runtime)")
 
-from asr import Final, Partial, chunk_bytes, load_pcm16  # noqa: E402
-from asr.dynamo import DynamoASRClient  # noqa: E402
-from asr.errors import StreamInterruptedError  # noqa: E402
-from asr.markers import AudioItem  # noqa: E402
-from asr.wer import word_error_rate  # noqa: E402
+from asr import Final, Partial, chunk_bytes, load_pcm16
+from asr.dynamo import DynamoASRClient
+from asr.errors import StreamInterruptedError
+from asr.markers import AudioItem
+from asr.wer import word_error_rate
 
-from .conftest import SPEECH, scaled  # noqa: E402
-from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster  # noqa: E402
+from .conftest import SPEECH, scaled
+from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("dynamo.runtime", reason="needs the 'dynamo' extra (ai-dynamo-runtime)")
 
-from asr.dynamo.routing import SessionRouter  # noqa: E402
-from asr.dynamo.wire import WireStatus, WorkerLoad, runtime_status  # noqa: E402
-from asr.errors import (  # noqa: E402
+from asr.dynamo.routing import SessionRouter
+from asr.dynamo.wire import WireStatus, WorkerLoad, runtime_status
+from asr.errors import (
     ResourceExhaustedError,
     StreamInterruptedError,
     UnavailableError,

@@ -18,16 +18,16 @@ import pytest
 
 pytest.importorskip("dynamo.runtime", reason="needs the 'dynamo' extra (ai-dynamo-runtime)")
 
-from asr import load_pcm16  # noqa: E402
-from asr.dynamo import DynamoSettings  # noqa: E402
-from asr.wer import word_error_rate  # noqa: E402
-from asr_server.app import GatewayServer  # noqa: E402
+from asr import load_pcm16
+from asr.dynamo import DynamoSettings
+from asr.wer import word_error_rate
+from asr_server.app import GatewayServer
 
-from .conftest import ServerThread, scaled  # noqa: E402
-from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster  # noqa: E402
-from .helpers import JFK as JFK_WAV  # noqa: E402
-from .helpers import check_transcript, closed_port, gateway, http, transcribe  # noqa: E402
-from .rest_support import multipart, post  # noqa: E402
+from .conftest import ServerThread, scaled
+from .dynamo_workers import ENDPOINT, JFK, Cluster, running_cluster
+from .helpers import JFK as JFK_WAV
+from .helpers import check_transcript, closed_port, gateway, http, transcribe
+from .rest_support import multipart, post
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ class WebRtcCall:
 def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("content-type", content_type)
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (http only)
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, dict(response.headers), response.read()
 
 
