@@ -100,6 +100,7 @@ class ServerProcess:
         self.peak_rss = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
+        # Closed in stop(), after the process is gone.
         self._log = tempfile.NamedTemporaryFile(prefix=f"load-{name}-", suffix=".log", delete=False)
 
     @property
