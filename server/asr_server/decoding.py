@@ -47,9 +47,9 @@ class AudioDecoder:
                 or (float32) holds NaN or infinite values.
         """
         if self.encoding == "pcm16":
+            if self.sample_rate == TARGET_SAMPLE_RATE and not len(data) % 2:
+                return data  # already what Riva is sent: no round trip through float32
             samples = pcm16_to_float32(data)  # raises on an odd byte count
-            if self.sample_rate == TARGET_SAMPLE_RATE:
-                return data
         else:
             samples = float32_bytes_to_array(data)
         if self.sample_rate != TARGET_SAMPLE_RATE:
