@@ -67,6 +67,13 @@ class _Shutdown:
     timeout: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Expired:
+    """The session's timer fired at ``at`` (a loop time)."""
+
+    at: float
+
+
 _Input = (
     str
     | bytes
@@ -115,7 +122,7 @@ class StreamingConnection(ABC, Generic[SessionT]):
         """Who the session's recording belongs to (``owner_of`` the API key)."""
         self._log = log
         self._recording = RecordingTee(gw.recordings, log)
-        self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Input | _Expired] = asyncio.Queue()
         self._gone = asyncio.Event()
         self._channel = Channel(
             transport,
@@ -127,6 +134,9 @@ class StreamingConnection(ABC, Generic[SessionT]):
         self._relay: RivaRelay | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._expiry_queued = False
         self._clock = ArrivalClock()
         self.open_streams: set[int] = set()
         self._current_stream: int | None = None
@@ -224,6 +234,8 @@ class StreamingConnection(ABC, Generic[SessionT]):
             with contextlib.suppress(Exception):
                 await self._apply(self._internal_error())
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             if self._pump_task is not None:
                 self._pump_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -234,15 +246,51 @@ class StreamingConnection(ABC, Generic[SessionT]):
             self.open_streams.clear()
             self.trace.end(audio_seconds=self.session.audio_seconds, close_code=self._close_code)
 
+    def _deadline(self) -> float | None:
+        """The earlier of the session's deadlines, ``None`` when it has none."""
+        deadline, backend = self.session.deadline(), self.session.backend_deadline()
+        if deadline is None or backend is None:
+            return backend if deadline is None else deadline
+        return min(deadline, backend)
+
     async def _next(self) -> _Input | None:
-        """The next input, or ``None`` when the session's deadline passed first."""
-        deadlines = [self.session.deadline(), self.session.backend_deadline()]
-        deadline = min((d for d in deadlines if d is not None), default=None)
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self._inbox.get()
-        except TimeoutError:
-            return None
+        """The next input, or ``None`` when the session's deadline passed first.
+
+        Most inputs move the deadline later (the idle timeout, the stall), so one timer
+        outlives them: it is armed again only when the deadline comes earlier than it,
+        and a timer that fires before a deadline that moved later re-arms itself instead
+        of expiring. A timer per input cost more than the rest of the wait.
+        """
+        while True:
+            if not self._expiry_queued:
+                deadline = self._deadline()
+                if deadline is not None and (self._timer is None or deadline < self._timer_at):
+                    self._arm(deadline)
+            item = await self._inbox.get()
+            if not isinstance(item, _Expired):
+                return item
+            self._expiry_queued = False
+            deadline = self._deadline()
+            if deadline is not None and deadline <= item.at:
+                return None  # passed while nothing came in
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        """The timer's callback: the deadline passed, or moved later since it was armed."""
+        self._timer = None
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        if deadline > self._timer_at:
+            self._arm(deadline)
+            return
+        self._expiry_queued = True
+        self._inbox.put_nowait(_Expired(self._timer_at))
 
     def _dispatch(self, item: _Input | None) -> Sequence[object]:
         session, now = self.session, self._loop.time()
