@@ -42,6 +42,7 @@ from .connection import Channel, ClientGone, Transport
 from .latency import ArrivalClock
 from .recording_tee import RecordingTee
 from .relay import RelayEvent, RivaRelay, StreamEnded, StreamStarted
+from .session_timer import Expired, SessionTimer
 from .state import ANONYMOUS, Gateway
 from .streaming_session import StreamingSession
 from .tracing import SessionTrace
@@ -65,13 +66,6 @@ class _BackendDone:
 @dataclass(frozen=True, slots=True)
 class _Shutdown:
     timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Expired:
-    """The session's timer fired at ``at`` (a loop time)."""
-
-    at: float
 
 
 _Input = (
@@ -122,7 +116,7 @@ class StreamingConnection(ABC, Generic[SessionT]):
         """Who the session's recording belongs to (``owner_of`` the API key)."""
         self._log = log
         self._recording = RecordingTee(gw.recordings, log)
-        self._inbox: asyncio.Queue[_Input | _Expired] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Input | Expired] = asyncio.Queue()
         self._gone = asyncio.Event()
         self._channel = Channel(
             transport,
@@ -134,9 +128,7 @@ class StreamingConnection(ABC, Generic[SessionT]):
         self._relay: RivaRelay | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._expiry_queued = False
+        self._timer = SessionTimer(self._loop, self._deadline, self._inbox.put_nowait)
         self._clock = ArrivalClock()
         self.open_streams: set[int] = set()
         self._current_stream: int | None = None
@@ -234,8 +226,7 @@ class StreamingConnection(ABC, Generic[SessionT]):
             with contextlib.suppress(Exception):
                 await self._apply(self._internal_error())
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
+            self._timer.cancel()
             if self._pump_task is not None:
                 self._pump_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -254,43 +245,14 @@ class StreamingConnection(ABC, Generic[SessionT]):
         return min(deadline, backend)
 
     async def _next(self) -> _Input | None:
-        """The next input, or ``None`` when the session's deadline passed first.
-
-        Most inputs move the deadline later (the idle timeout, the stall), so one timer
-        outlives them: it is armed again only when the deadline comes earlier than it,
-        and a timer that fires before a deadline that moved later re-arms itself instead
-        of expiring. A timer per input cost more than the rest of the wait.
-        """
+        """The next input, or ``None`` when the session's deadline passed first."""
         while True:
-            if not self._expiry_queued:
-                deadline = self._deadline()
-                if deadline is not None and (self._timer is None or deadline < self._timer_at):
-                    self._arm(deadline)
+            self._timer.arm()
             item = await self._inbox.get()
-            if not isinstance(item, _Expired):
+            if not isinstance(item, Expired):
                 return item
-            self._expiry_queued = False
-            deadline = self._deadline()
-            if deadline is not None and deadline <= item.at:
-                return None  # passed while nothing came in
-
-    def _arm(self, deadline: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._timer_fired)
-
-    def _timer_fired(self) -> None:
-        """The timer's callback: the deadline passed, or moved later since it was armed."""
-        self._timer = None
-        deadline = self._deadline()
-        if deadline is None:
-            return
-        if deadline > self._timer_at:
-            self._arm(deadline)
-            return
-        self._expiry_queued = True
-        self._inbox.put_nowait(_Expired(self._timer_at))
+            if self._timer.passed(item):
+                return None
 
     def _dispatch(self, item: _Input | None) -> Sequence[object]:
         session, now = self.session, self._loop.time()
