@@ -18,11 +18,18 @@ class _Deadline:
         return self.at
 
 
-async def test_a_deadline_moved_later_expires_once_at_its_last_value() -> None:
+def _timer(
+    at: float,
+) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Expired], _Deadline, SessionTimer]:
+    """A timer whose expiries go into an inbox, its deadline first at ``at``."""
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Expired] = asyncio.Queue()
-    deadline = _Deadline(loop.time() + 0.02)
-    timer = SessionTimer(loop, deadline, inbox.put_nowait)
+    deadline = _Deadline(at)
+    return loop, inbox, deadline, SessionTimer(loop, deadline, inbox.put_nowait)
+
+
+async def test_a_deadline_moved_later_expires_once_at_its_last_value() -> None:
+    loop, inbox, deadline, timer = _timer(asyncio.get_running_loop().time() + 0.02)
     timer.arm()
     deadline.at = loop.time() + 0.06  # an input moved it; the timer stays armed
     timer.arm()
@@ -35,10 +42,7 @@ async def test_a_deadline_moved_later_expires_once_at_its_last_value() -> None:
 
 
 async def test_an_expiry_overtaken_by_a_later_deadline_does_not_hold() -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Expired] = asyncio.Queue()
-    deadline = _Deadline(loop.time())
-    timer = SessionTimer(loop, deadline, inbox.put_nowait)
+    loop, inbox, deadline, timer = _timer(asyncio.get_running_loop().time())
     timer.arm()
     expiry = await asyncio.wait_for(inbox.get(), 10)
     timer.arm()  # queued already: no second expiry for the same deadline
@@ -50,10 +54,7 @@ async def test_an_expiry_overtaken_by_a_later_deadline_does_not_hold() -> None:
 
 
 async def test_a_deadline_moved_earlier_fires_at_the_earlier_one() -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Expired] = asyncio.Queue()
-    deadline = _Deadline(loop.time() + 3600)
-    timer = SessionTimer(loop, deadline, inbox.put_nowait)
+    loop, inbox, deadline, timer = _timer(asyncio.get_running_loop().time() + 3600)
     timer.arm()
     deadline.at = loop.time() + 0.01
     timer.arm()
@@ -64,10 +65,7 @@ async def test_a_deadline_moved_earlier_fires_at_the_earlier_one() -> None:
 
 
 async def test_no_deadline_no_expiry() -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Expired] = asyncio.Queue()
-    deadline = _Deadline(loop.time() + 0.01)
-    timer = SessionTimer(loop, deadline, inbox.put_nowait)
+    loop, inbox, deadline, timer = _timer(asyncio.get_running_loop().time() + 0.01)
     timer.arm()
     deadline.at = None  # the session closed
     await asyncio.sleep(0.05)
