@@ -67,7 +67,7 @@ class RecordingTee:
         await self._recorder.write(pcm16)
 
     async def add_final(self, final: Final) -> None:
-        """Store a final as it is sent (times on the session's clock)."""
+        """Store a final before it is sent (times on the session's clock)."""
         assert self._recorder is not None
         await self._recorder.add_final(final)
 

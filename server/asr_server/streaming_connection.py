@@ -316,14 +316,16 @@ class StreamingConnection(ABC, Generic[SessionT]):
         """Carry out ``actions``; ``False`` once the connection is closed."""
         for action in actions:
             if (message := self._outgoing(action)) is not None:
-                self._observe(message)
-                if not self._channel.send(message.model_dump_json()):
-                    return await self._too_slow()
+                # A final is stored before it is sent: one the client saw is in the
+                # recording, even if the gateway is killed right after.
                 final = self._final(message) if self._recording.active else None
                 if final is not None and not await self._record(
                     self._recording.add_final(final), "storing a final of the recording failed"
                 ):
                     return False
+                self._observe(message)
+                if not self._channel.send(message.model_dump_json()):
+                    return await self._too_slow()
             elif isinstance(action, StartBackend):
                 self._relay = RivaRelay(self._gw.client, action.options)
                 self._pump_task = asyncio.create_task(self._pump(self._relay))
