@@ -25,7 +25,9 @@ Every server runs in its own subprocess (``load.procs``), so each one's CPU time
    NVIDIA's client); with ``--baseline DIR`` both of those again on the gateway of another
    checkout (an A/B of a change, in the same run); with ``--bridge DIR`` NVIDIA's Node
    ``websocket-bridge`` in front of the same echo servicer (:mod:`load.bridge`; it speaks
-   the AudioCodes protocol over WSS). The chunk -> partial round trip of each path minus
+   the AudioCodes protocol over WSS); and :mod:`load.bare_relay`, the thinnest relay on
+   the gateway's stack (uvicorn, Starlette, grpc.aio, nothing else), the floor of what the
+   gateway's own code can save. The chunk -> partial round trip of each path minus
    gRPC's is its added latency (p50, p95). Then, at each level of ``--echo-streams``,
    that many concurrent real-time streams through one path at a time, the paths rotating,
    ``--echo-repeats`` times: the serving process's CPU seconds over the audio seconds is
@@ -58,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "server"), str(REPO)]
 
 import numpy as np
+from load.bare_relay import BareRelayTransport
 from load.bridge import BridgeTransport, start_bridge
 from load.echo_bench import EchoPath, cpu_matrix, cpu_seconds, pcts, rotated, round_trips
 from load.procs import ServerProcess, start_gateway, start_riva
@@ -103,6 +106,14 @@ async def _echo_paths(
         paths.append(EchoPath(own, base))
         rt = RealtimeTransport(realtime_url(str(base.address)), name="realtime@baseline")
         paths.append(EchoPath(rt, base))
+    relay = ServerProcess(
+        "bare-relay",
+        [sys.executable, "-m", "load.bare_relay", "--riva", echo],
+        r"serving on (\S+)",
+    )
+    await relay.start(60)
+    servers.append(relay)
+    paths.append(EchoPath(BareRelayTransport(str(relay.address)), relay))
     if args.bridge is not None:
         bridge = await start_bridge(args.bridge, echo)
         servers.append(bridge)

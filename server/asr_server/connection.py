@@ -8,7 +8,10 @@ the socket is the same for all of them and lives here, written against :class:`T
   ``read_ahead`` not yet processed: past that it stops reading, the ASGI server stops
   reading the socket, and a client that floods is slowed down by TCP, not buffered;
 - a **writer** task that sends the :class:`Outbox`, bounded in bytes: a client that does
-  not read fills it and :meth:`Channel.send` says so (the interface closes it);
+  not read fills it and :meth:`Channel.send` says so (the interface closes it). While
+  nothing waits in the outbox and the socket takes a frame at once,
+  :meth:`Channel.push` sends it from the caller's task: no hand-off to the writer for
+  the common case, the same order;
 - **close**: the messages queued first, then the close frame, each within
   ``close_timeout``; a client that takes neither is dropped (``abort``);
 - **how it ended**: the close code and which side closed (:meth:`Transport.ended`).
@@ -86,6 +89,10 @@ class Transport(Protocol):
         """Drop the TCP connection now."""
         ...
 
+    def writable(self) -> bool:
+        """Whether :meth:`send` would take a frame now, without waiting."""
+        ...
+
     def ended(self) -> Ending:
         """How the connection ended (after :meth:`receive` returned ``None``)."""
         ...
@@ -129,6 +136,14 @@ class AsgiTransport:
     def abort(self) -> None:
         if self._control is not None:
             self._control.abort()
+
+    def writable(self) -> bool:
+        control = self._control
+        return (
+            control is not None
+            and control.writable
+            and self.websocket.application_state is WebSocketState.CONNECTED
+        )
 
     def ended(self) -> Ending:
         control = self._control
@@ -212,6 +227,15 @@ class Channel:
     def send(self, text: str, *, force: bool = False) -> bool:
         """Queue ``text`` for the client; ``False`` when the outbox is full (not queued)."""
         return self.outbox.put(text, force=force)
+
+    async def push(self, text: str) -> bool:
+        """Send ``text`` now when nothing is queued or being sent and the socket takes it
+        at once; else queue it as :meth:`send` does (``False``: the outbox is full)."""
+        if self._writing and not self.outbox.queued_bytes and self.transport.writable():
+            with contextlib.suppress(TransportClosed):
+                await self.transport.send(text)
+            return True
+        return self.outbox.put(text)
 
     async def processed(self) -> None:
         """One frame :attr:`deliver` handed over was processed: the reader may go on."""

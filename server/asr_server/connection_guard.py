@@ -127,6 +127,13 @@ class TransportControl:
         received = self._protocol.conn.close_rcvd
         return received.code if received is not None else None
 
+    @property
+    def writable(self) -> bool:
+        """Whether a frame sent now goes to the socket without waiting (the transport's
+        buffer is under its high-water mark and the connection is not closing)."""
+        protocol = self._protocol
+        return protocol.writable.is_set() and not protocol.transport.is_closing()
+
     def abort(self) -> None:
         """Drop the TCP connection now, whatever is unsent."""
         self._protocol.transport.abort()

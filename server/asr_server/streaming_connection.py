@@ -324,7 +324,7 @@ class StreamingConnection(ABC, Generic[SessionT]):
                 ):
                     return False
                 self._observe(message)
-                if not self._channel.send(message.model_dump_json()):
+                if not await self._channel.push(message.model_dump_json()):
                     return await self._too_slow()
             elif isinstance(action, StartBackend):
                 self._relay = RivaRelay(self._gw.client, action.options)

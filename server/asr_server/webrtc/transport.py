@@ -110,6 +110,13 @@ class PeerTransport:
             await self._writable.wait()
         self._channel.send(text)
 
+    def writable(self) -> bool:
+        return (
+            self._ending is None
+            and self._channel.readyState == "open"
+            and self._channel.bufferedAmount <= _HIGH_WATER
+        )
+
     async def close(self, code: int, reason: str) -> None:
         """End the session: the data channel is closed once the messages queued on it
         are sent (the stream reset follows them, RFC 8831 section 6.7), and this returns
