@@ -61,7 +61,7 @@ class Driver:
 
 
 def test_partials_every_480_ms_then_first_pass_interim_and_final_reused_at_the_end() -> None:
-    d = Driver()
+    d = Driver(RecognizerConfig(partial_interval_ms=480))
     d.feed([0.0] * 10 + [0.9] * 156)  # 0.32 s silence, 5 s speech
     partials = [j for j in d.jobs if j.kind is JobKind.PARTIAL]
     # The utterance starts 300 ms before its first speech frame (pre-roll).
@@ -337,8 +337,28 @@ def test_a_partial_with_too_little_new_speech_skips_its_slot() -> None:
         assert all(j.kind is JobKind.PARTIAL for j in d.jobs)
         return d.jobs
 
-    skipping = partial_ends(RecognizerConfig())
+    skipping = partial_ends(RecognizerConfig(partial_interval_ms=480))
     assert [j.end_sample // FRAME for j in skipping] == [20, 35, 50, 80, 95]
     # Without the rule that slot's partial runs 1 frame after the speech came back.
-    every = partial_ends(RecognizerConfig(min_new_speech_ms=0))
+    every = partial_ends(RecognizerConfig(partial_interval_ms=480, min_new_speech_ms=0))
     assert [j.end_sample // FRAME for j in every] == [20, 35, 50, 68, 80, 95]
+
+
+def test_an_empty_first_draft_is_tried_again_sooner_than_the_interval() -> None:
+    config = RecognizerConfig(partial_interval_ms=960, speculative=False)
+    d = Driver(config)
+    d.feed([0.0] * 10 + [0.9] * 10)  # the first partial: 0.3 s pre-roll + 0.32 s speech
+    (first,) = d.jobs
+    assert first.end_sample // FRAME == 20
+    assert d.complete(first, "") == []  # Whisper heard nothing yet
+    d.feed([0.9] * 20)
+    # Tried again 240 ms of audio later (7.5 frames: at frame 28), not at frame 50.
+    retry = d.jobs[1]
+    assert retry.kind is JobKind.PARTIAL and retry.end_sample // FRAME == 28
+    (interim,) = d.complete(retry, "Hello")
+    assert isinstance(interim, InterimResult)
+    d.feed([0.9] * 40)
+    # With an interim out, the next come on the interval's grid again (30 frames).
+    ends = [j.end_sample // FRAME for j in d.jobs[2:]]
+    assert ends and all(b - a == 30 for a, b in zip(ends, ends[1:], strict=False))
+    assert ends[0] - 28 >= 30

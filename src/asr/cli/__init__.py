@@ -132,7 +132,9 @@ def _server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     local.add_argument(
         "--partial-interval-ms",
         type=int,
-        help="utterance audio between two interim results (default 480)",
+        # asr.embedded.policy.PARTIAL_INTERVAL_MS (not imported: a lean install has no
+        # embedded extra).
+        help="utterance audio between two interim results (default 960)",
     )
     local.add_argument(
         "--short-stop-history-ms",

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError
 
 from ..embedded.catalog import ModelCatalog
 from ..embedded.engine import Engine, WhisperEngine
+from ..embedded.policy import PARTIAL_INTERVAL_MS
 from ..embedded.scheduler import DecodeScheduler
 
 # _Abort is how StreamSession.run ends a stream with a status; it is private to the
@@ -304,7 +305,7 @@ def run_worker(
     engine: Engine | None = None,
     max_streams: int = 8,
     decode_workers: int = 2,
-    partial_interval_ms: int = 480,
+    partial_interval_ms: int = PARTIAL_INTERVAL_MS,
     idle_timeout: float = IDLE_TIMEOUT,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:

@@ -67,6 +67,7 @@ class Recognizer:
         self._postroll = post_ms * SAMPLE_RATE // 1000
         self._interval = max(1, c.partial_interval_ms * SAMPLE_RATE // 1000)
         self._first_interval = max(1, c.first_partial_ms * SAMPLE_RATE // 1000)
+        self._retry = max(1, c.first_partial_retry_ms * SAMPLE_RATE // 1000)
         self._min_speech_frames = ep.frames(c.min_speech_ms)
         self._min_partial_frames = ep.frames(c.min_partial_speech_ms)
         self._min_new_frames = ep.frames(c.min_new_speech_ms)
@@ -324,14 +325,19 @@ class Recognizer:
     def complete(self, job: DecodeJob, result: Transcription) -> list[Result]:
         """Take a job's transcription; return the results now ready to send, in order."""
         if job.kind is JobKind.PARTIAL:
+            current = job.utterance == self.utterance and self._open
             if (
-                job.utterance != self.utterance
-                or not self._open
+                not current
                 or job.job_id <= self._emitted_partial
                 or not result.text
                 # Nothing of a later utterance before the final of an earlier one.
                 or self._final_order
             ):
+                if current and job.utterance not in self._with_interim:
+                    # The utterance still has no interim (an empty first draft, or one
+                    # held back behind an earlier final): try again soon, not a whole
+                    # interval later.
+                    self._next_partial = min(self._next_partial, job.end_sample + self._retry)
                 return []
             self._emitted_partial = job.job_id
             words = result.text.split()

@@ -29,6 +29,7 @@ from .catalog import DEFAULT_MODEL_ALIASES
 from .endpointer import EndpointParams
 from .engine import Engine, WhisperEngine
 from .health import HealthServicer
+from .policy import PARTIAL_INTERVAL_MS
 from .scheduler import DecodeScheduler
 from .servicer import RivaASRServicer, ServicerConfig
 
@@ -100,7 +101,7 @@ class EmbeddedServer:
         port: int = 50051,
         engine: Engine | None = None,
         max_streams: int = 8,
-        partial_interval_ms: int = 480,
+        partial_interval_ms: int = PARTIAL_INTERVAL_MS,
         decode_workers: int = 2,
         endpoint: EndpointParams | None = None,
         speculative: bool = True,

@@ -28,7 +28,7 @@ from .audio_input import StreamAudioDecoder
 from .catalog import DEFAULT_MODEL_ALIASES, ModelCatalog
 from .endpointer import EndpointParams
 from .engine import Engine, Float32Array
-from .policy import RecognizerConfig, for_request
+from .policy import PARTIAL_INTERVAL_MS, RecognizerConfig, for_request
 from .recognizer import Recognizer
 from .requests import RequestOptions, parse_config, parse_runtime_config
 from .responses import final_result, interim_result, progress_response
@@ -65,7 +65,7 @@ class ServicerConfig:
     """
 
     max_streams: int = 8
-    partial_interval_ms: int = 480
+    partial_interval_ms: int = PARTIAL_INTERVAL_MS
     endpoint: EndpointParams = EndpointParams()
     speculative: bool = True
     model_aliases: tuple[str, ...] = DEFAULT_MODEL_ALIASES
