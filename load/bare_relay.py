@@ -38,6 +38,8 @@ from websockets.asyncio.client import connect
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
 
+from .realtime_client import messages_while
+
 __all__ = ["BareRelayTransport", "main"]
 
 _CONFIG = rasr.StreamingRecognizeRequest(
@@ -136,16 +138,10 @@ class BareRelayTransport:
                     await ws.send(chunk)
                 await ws.send("end")
 
-            sender = asyncio.create_task(send())
-            try:
-                async for frame in ws:
-                    result = json.loads(frame)
+            async with contextlib.aclosing(messages_while(ws, send())) as results:
+                async for result in results:
                     kind = Final if result["final"] else Partial
                     yield kind(text=result["text"])
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
 
 
 if __name__ == "__main__":
