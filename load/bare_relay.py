@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator
 import grpc
 import riva.client.proto.riva_asr_pb2 as rasr
 import riva.client.proto.riva_asr_pb2_grpc as rasr_grpc
-import riva.client.proto.riva_audio_pb2 as raudio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -37,21 +36,14 @@ from websockets.asyncio.client import connect
 
 from asr.events import Final, Partial
 from asr.options import RecognitionOptions
+from asr.protocol import audio_request, streaming_config
 
 from .realtime_client import messages_while
 
 __all__ = ["BareRelayTransport", "main"]
 
-_CONFIG = rasr.StreamingRecognizeRequest(
-    streaming_config=rasr.StreamingRecognitionConfig(
-        config=rasr.RecognitionConfig(
-            encoding=raudio.AudioEncoding.LINEAR_PCM,
-            sample_rate_hertz=16_000,
-            language_code="en-US",
-        ),
-        interim_results=True,
-    )
-)
+_CONFIG = rasr.StreamingRecognizeRequest(streaming_config=streaming_config(RecognitionOptions()))
+"""The first request of every call: the library's, for its default options."""
 
 
 def _app(riva: str) -> Starlette:
@@ -75,7 +67,7 @@ def _app(riva: str) -> Starlette:
         down = asyncio.create_task(results())
         while (message := await ws.receive())["type"] != "websocket.disconnect":
             if message.get("bytes"):
-                await call.write(rasr.StreamingRecognizeRequest(audio_content=message["bytes"]))
+                await call.write(audio_request(message["bytes"]))
             elif message.get("text") == "end":
                 await call.done_writing()
         with contextlib.suppress(Exception):
