@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_embedded.py --speech DIR [--a TREE] [--b TREE] [--streams 1,4]
-        [--clips N] [--sets librispeech_mini,ljspeech32]
+        [--clips N] [--sets librispeech_mini,ljspeech32] [--runs-json FILE]
 
 Each build is ``python -m asr riva-local --port 0`` in its own process, with ``PYTHONPATH``
 at ``TREE/src`` (default: this tree). Make a base tree with ``git worktree add /tmp/base
@@ -214,6 +214,21 @@ async def group(build: Build, clips: list[Clip], chunk_ms: int, tally: Tally) ->
     tally.runs += runs
 
 
+def run_row(streams: int, label: str, run: Run) -> dict[str, object]:
+    """One clip's figures, for ``--runs-json``."""
+    return {
+        "streams": streams,
+        "build": label,
+        "clip": f"{run.clip.set}/{run.clip.name}",
+        "onset": run.clip.onset,
+        "end": run.clip.end,
+        "first": run.first,
+        "final": run.final,
+        "first_text": run.first_text,
+        "text": run.text,
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -274,6 +289,9 @@ async def main() -> None:
     parser.add_argument("--sets", default="librispeech_mini,ljspeech32")
     parser.add_argument("--clips", type=int, help="at most this many clips per set")
     parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument(
+        "--runs-json", type=Path, help="also write every clip's figures per build here"
+    )
     for name in ("a", "b"):
         parser.add_argument(
             f"--{name}-args",
@@ -290,6 +308,7 @@ async def main() -> None:
     builds = [Build("A", args.a.resolve(), args.a_args.split())]
     if args.b is not None:
         builds.append(Build("B", args.b.resolve(), args.b_args.split()))
+    dump: list[dict[str, object]] = []
     try:
         for b in builds:
             print(f"build {b.label}: {b.tree} {' '.join(b.extra)} at {b.address}")
@@ -305,6 +324,9 @@ async def main() -> None:
                 for b in order:
                     await group(b, g, args.chunk_ms, results[b.label])
             report(n, results, sets)
+            dump += [run_row(n, label, r) for label, t in results.items() for r in t.runs]
+        if args.runs_json:
+            args.runs_json.write_text(json.dumps(dump, indent=1))
     finally:
         for b in builds:
             b.close()
