@@ -10,7 +10,6 @@ import pytest
 
 from asr import (
     EndOfUtterance,
-    EndpointingConfig,
     Final,
     InvalidArgumentError,
     Partial,
@@ -174,20 +173,16 @@ async def test_end_of_utterance_marker_in_a_pause_splits_jfk_in_two(
     riva_server: ServerThread,
 ) -> None:
     """A forced end in the pause after "ask not" (4.5-5.1 s): a final for each side, every
-    word in one of them, and the stream goes on after the marker. The 1.5 s stop window
-    keeps the 1 s pause after "fellow Americans" from ending an utterance itself."""
+    word in one of them, and the stream goes on after the marker."""
     pcm = load_pcm16(SPEECH / "jfk" / "jfk.wav")
     cut = int(4.8 * 16_000) * 2
-    options = RecognitionOptions(
-        word_time_offsets=True, endpointing=EndpointingConfig(stop_history=1500)
-    )
     items: list[bytes | EndOfUtterance] = [
         *chunk_bytes(pcm[:cut], 100),
         EndOfUtterance(),
         *chunk_bytes(pcm[cut:], 100),
     ]
     async with RivaASRClient(uri=riva_server.uri) as client:
-        events = [e async for e in client.stream(items, options)]
+        events = [e async for e in client.stream(items, RecognitionOptions(word_time_offsets=True))]
     finals = [e for e in events if isinstance(e, Final)]
     assert len(finals) == 2, [f.text for f in finals]
     first, second = finals

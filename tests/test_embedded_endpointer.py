@@ -44,14 +44,15 @@ def test_long_utterance_start_eou_end_in_order() -> None:
     assert i_end * 32 - 172 * 32 < 600  # the end is known well under a second later
 
 
-def test_a_short_utterance_waits_longer_only_with_the_short_window() -> None:
+def test_short_utterance_waits_longer_unless_the_client_set_stop_history() -> None:
     probs = [0.0] * 10 + [0.9] * 60 + [0.0] * 80  # a 1.9 s phrase
-    events = run(probs)
-    assert [type(e) for _, e in events] == [SpeechStarted, EndOfUtterance, SpeechEnded]
-    assert (events[-1][0] + 1 - 70) * 32 <= 500  # the stop window alone
-    (_, _), (_, _), (i_end, end) = run(probs, replace(EndpointParams(), short_stop_history=1500))
+    (_, _), (_, _), (i_end, end) = run(probs)
     assert isinstance(end, SpeechEnded)
     assert (i_end + 1 - 70) * 32 >= 1300  # the short-utterance window (1.5 s at 0.9)
+    explicit = replace(EndpointParams(), short_stop_history=0)
+    events = run(probs, explicit)
+    assert [type(e) for _, e in events] == [SpeechStarted, EndOfUtterance, SpeechEnded]
+    assert (events[-1][0] + 1 - 70) * 32 <= 500
 
 
 def test_speech_resuming_after_eou_withdraws_the_speculation() -> None:

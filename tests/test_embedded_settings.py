@@ -20,7 +20,7 @@ JFK = SPEECH / "jfk" / "jfk.wav"
 @pytest.fixture(scope="module")
 def configured() -> Iterator[RivaProcess]:
     process = RivaProcess(
-        closed_port(), "--model-aliases", "my-nim-asr, other-asr", "--short-stop-history-ms", "1500"
+        closed_port(), "--model-aliases", "my-nim-asr, other-asr", "--short-stop-history-ms", "0"
     )
     process.start()
     try:
@@ -65,16 +65,15 @@ def test_model_aliases_replace_the_defaults(configured: RivaProcess) -> None:
     assert word_error_rate([JFK_TEXT], [" ".join(finals(configured.uri, "my-nim-asr"))]) <= 0.15
 
 
-def test_the_short_utterance_window_keeps_short_phrases_together(
+def test_without_the_short_utterance_window_short_phrases_end_sooner(
     configured: RivaProcess, riva_server: ServerThread
 ) -> None:
-    # JFK pauses ~1 s after "fellow Americans" and "ask not": the default 0.5 s stop
-    # window ends utterances there; with the longer window for utterances under 4 s of
-    # speech (1.5 s here) they stay in one final.
-    default, windowed = finals(riva_server.uri), finals(configured.uri)
-    assert len(windowed) < len(default), (default, windowed)
-    for texts in (default, windowed):
-        assert word_error_rate([JFK_TEXT], [" ".join(texts)]) <= 0.15, texts
+    # JFK pauses ~1 s after "fellow Americans" and "ask not": with the longer window for
+    # utterances under 4 s of speech (default 1.5 s) they stay in one final; without it
+    # the 0.5 s stop window ends them there.
+    default, short = finals(riva_server.uri), finals(configured.uri)
+    assert len(short) > len(default), (default, short)
+    assert word_error_rate([JFK_TEXT], [" ".join(short)]) <= 0.25
 
 
 # What NVIDIA's voice-agent examples send a Riva NIM with Silero VAD (seconds).

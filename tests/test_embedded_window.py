@@ -1,5 +1,5 @@
-"""Decodes on a shorter encoder window: the window's size, and that it holds on real audio
-with the real model (text as the full window gives it)."""
+"""Draft decodes on a shorter encoder window: the window's size, and that it holds on real
+audio with the real model (text as the full window gives it)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ from asr.audio import read_audio
 from asr.embedded import WhisperEngine
 from asr.embedded.model import load_whisper
 from asr.embedded.window import (
-    DRAFT_MARGIN_FRAMES,
-    DRAFT_MIN_FRAMES,
-    FINAL_MARGIN_FRAMES,
-    FINAL_MIN_FRAMES,
-    draft_window,
+    MARGIN_FRAMES,
+    MIN_FRAMES,
     encoder_window,
-    final_window,
+    short_window,
 )
 from asr.wer import normalize, word_error_rate
 
@@ -31,23 +28,12 @@ JFK = (
 
 @pytest.mark.parametrize(
     ("seconds", "frames"),
-    [(0.6, DRAFT_MIN_FRAMES), (9.0, DRAFT_MIN_FRAMES), (12.0, 1202 + DRAFT_MARGIN_FRAMES)],
+    [(0.6, MIN_FRAMES), (9.0, MIN_FRAMES), (12.0, 1202 + MARGIN_FRAMES)],
 )
-def test_draft_window(seconds: float, frames: int) -> None:
-    assert draft_window(int(seconds * 16_000)) == frames
-    assert draft_window(30 * 16_000) == 3000  # never past Whisper's window
-    assert all(draft_window(n) % 2 == 0 for n in range(0, 16_000 * 30, 777))
-
-
-@pytest.mark.parametrize(
-    ("seconds", "frames"),
-    [(0.6, FINAL_MIN_FRAMES), (9.0, FINAL_MIN_FRAMES), (12.0, 1202 + FINAL_MARGIN_FRAMES)],
-)
-def test_final_window(seconds: float, frames: int) -> None:
-    assert final_window(int(seconds * 16_000)) == frames
-    assert final_window(25 * 16_000) == 3000  # never past Whisper's window
-    assert all(final_window(n) % 2 == 0 for n in range(0, 16_000 * 30, 777))
-    assert all(final_window(n) >= draft_window(n) for n in range(0, 16_000 * 30, 777))
+def test_short_window(seconds: float, frames: int) -> None:
+    assert short_window(int(seconds * 16_000)) == frames
+    assert short_window(30 * 16_000) == 3000  # never past Whisper's window
+    assert all(short_window(n) % 2 == 0 for n in range(0, 16_000 * 30, 777))
 
 
 @pytest.fixture(scope="module")

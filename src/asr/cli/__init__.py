@@ -140,7 +140,7 @@ def _server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--short-stop-history-ms",
         type=int,
         help="stop window while an utterance has under 4 s of speech and the request "
-        "sets no stop_history, e.g. 1500; 0 turns it off (default 0)",
+        "sets no stop_history; 0 turns it off (default 1500)",
     )
     local.add_argument(
         "--model-aliases",

@@ -32,14 +32,13 @@ Defaults (used for every field that is 0 or unset in the request), chosen on rea
 ``stop_threshold_eou`` 1.0      every frame of that window non-speech
 =====================  =======  ==========================================================
 
-One extension, off by default (``short_stop_history`` 0) and used only when a request
-leaves ``stop_history`` unset: while an utterance has less than ``short_utterance_ms``
-(4 s) of speech, its stop window is ``short_stop_history`` instead. A short phrase followed
-by a pause is often a sentence fragment rather than a whole turn, and Whisper hears a
-fragment with less context. With 1.5 s, streamed JFK comes in two finals instead of four
-("And so my fellow Americans ask not..." and the rest), the same words; on the read-speech
-sets the WER is the same either way (librispeech_mini, ljspeech32, librivox_ps5), but every
-clip of under 4 s of speech waited 1.5 s for its final.
+One extension, used only when a request leaves ``stop_history`` unset: while an utterance
+has less than ``short_utterance_ms`` (4 s) of speech, its stop window is
+``short_stop_history`` (1.5 s) instead. Whisper transcribes a short phrase cut off from
+the rest of its sentence badly (tiny.en hears JFK's "And so, my fellow Americans", followed
+by a one-second pause, as "And so am I fellow Americans"), and a short phrase followed by a
+pause is more often a sentence fragment than a whole turn. Longer utterances still end
+0.5 s after their last word.
 
 Riva's own defaults (CTC-blank based, 80 ms frames) are larger because its acoustic frames
 are coarser; Silero's probabilities fall within one or two frames of a word's end.
@@ -77,7 +76,7 @@ class EndpointParams:
     neg_threshold: float = 0.35
     """Probability below which a frame inside an utterance is non-speech."""
     frame_ms: int = 32
-    short_stop_history: int = 0
+    short_stop_history: int = 1500
     """Stop window while the utterance is shorter than ``short_utterance_ms``; 0: off."""
     short_utterance_ms: int = 4000
 

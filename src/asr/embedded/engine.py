@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from .model import load_whisper
 from .nbest import decode_nbest, prompt_text
-from .window import draft_window, encoder_window, final_window
+from .window import encoder_window, short_window
 
 __all__ = ["Engine", "Hypothesis", "Transcription", "WhisperEngine", "WordTiming"]
 
@@ -184,20 +184,14 @@ class WhisperEngine:
         style = punctuated if punctuate and not previous_text else None
         nbest = alternatives > 1 or any(b < 0 for _, b in boosts)
 
-        # A shorter encoder window than Whisper's 30 s, longer for finals
-        # (asr.embedded.window); the whole decode runs inside it, as faster-whisper
-        # encodes lazily.
-        window = (draft_window if draft else final_window)(audio.size)
-
         def decode(prompt: str | None) -> Transcription:
-            with encoder_window(window):
-                if nbest:
-                    return self._nbest(
-                        audio, max(1, alternatives), prompt, boosts, word_timestamps, beam
-                    )
-                return self._single(
-                    audio, prompt, draft=draft, word_timestamps=word_timestamps, beam=beam
+            if nbest:
+                return self._nbest(
+                    audio, max(1, alternatives), prompt, boosts, word_timestamps, beam
                 )
+            return self._single(
+                audio, prompt, draft=draft, word_timestamps=word_timestamps, beam=beam
+            )
 
         result = decode(prompt_text(favoured, style, previous_text))
         if not result.text and previous_text:
@@ -252,23 +246,28 @@ class WhisperEngine:
         word_timestamps: bool,
         beam: int,
     ) -> Transcription:
-        segments, _ = self._model.transcribe(
-            audio,
-            language="en",
-            beam_size=1 if draft else beam,
-            # Greedy without temperature fallback for drafts: they are replaced within a
-            # second, so a rare bad one is cheaper than a decode that takes 5x longer.
-            temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
-            condition_on_previous_text=False,
-            vad_filter=False,  # the server's own Silero VAD has already cut the utterance
-            without_timestamps=draft,
-            word_timestamps=word_timestamps and not draft,
-            initial_prompt=prompt,
-            max_new_tokens=_draft_tokens(audio.size) if draft else None,
-            no_speech_threshold=self.no_speech_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-        )
-        decoded = list(segments)  # encoded and decoded here, inside the caller's window
+        # Drafts encode a shorter window (asr.embedded.window); finals the full 30 s: on a
+        # 15 s or 20 s one, streamed JFK's "ask not" became "asked not".
+        window = short_window(audio.size) if draft else None
+        with encoder_window(window):
+            segments, _ = self._model.transcribe(
+                audio,
+                language="en",
+                beam_size=1 if draft else beam,
+                # Greedy without temperature fallback for drafts: they are replaced within a
+                # second, so a rare bad one is cheaper than a decode that takes 5x longer.
+                temperature=0.0 if draft else (0.0, 0.2, 0.4, 0.6),
+                condition_on_previous_text=False,
+                vad_filter=False,  # the server's own Silero VAD has already cut the utterance
+                without_timestamps=draft,
+                word_timestamps=word_timestamps and not draft,
+                initial_prompt=prompt,
+                max_new_tokens=_draft_tokens(audio.size) if draft else None,
+                no_speech_threshold=self.no_speech_threshold,
+                log_prob_threshold=self.log_prob_threshold,
+            )
+            # faster-whisper encodes lazily: the segments are decoded inside the window.
+            decoded = list(segments)
         texts: list[str] = []
         words: list[WordTiming] = []
         logprob_sum = 0.0
